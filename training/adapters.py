@@ -90,14 +90,15 @@ VIHSD_NAMES = {0: "CLEAN", 1: "OFFENSIVE", 2: "HATE"}
 
 
 def map_vihsd(label_id: int) -> dict[str, SeverityRange]:
-    """CLEAN: no insult or hate (mild slang tolerated); OFFENSIVE: vulgar, untargeted;
-    HATE: targeted abuse, mostly at individuals, sometimes at groups (so hate stays unknown)."""
+    """CLEAN: nothing beyond mild (ViTHSD re-labels about 12% of CLEAN rows as insulting someone,
+    so only "at most mild" is claimed); OFFENSIVE: vulgar language, target unknown;
+    HATE: targeted abuse of an individual or a group, so which category is unknown (native head only)."""
     if label_id == 0:
-        return {"hate": ABSENT, "harassment": ABSENT, "profanity": AT_MOST_MILD}
+        return {"hate": AT_MOST_MILD, "harassment": AT_MOST_MILD, "profanity": AT_MOST_MILD}
     if label_id == 1:
-        return {"hate": ABSENT, "profanity": UNKNOWN_POSITIVE}
+        return {"profanity": UNKNOWN_POSITIVE}
     if label_id == 2:
-        return {"harassment": (2, 3)}
+        return {}
     raise SourceError(f"ViHSD label_id must be 0, 1 or 2, got {label_id!r}")
 
 
@@ -201,14 +202,22 @@ def map_vithsd(levels: dict[str, int]) -> dict[str, SeverityRange]:
     """Targets 0 not targeted, 1 clean, 2 offensive, 3 hate.
 
     individual -> harassment (2 offensive, 3 hate -> at least insult);
-    groups, religion, race -> hate (2 -> demeaning, 3 -> demeaning or worse);
-    politics has no contract category of its own: native only.
+    religion, race -> hate (2 -> demeaning, 3 -> demeaning or worse);
+    "groups" means any set of people (fans, a village, a company), not a protected group,
+    and politics has no contract category: when only those are attacked, hate (and, for
+    politics, harassment of a person) stays unknown.
     """
-    individual = levels["individual"]
-    group = max(levels["groups"], levels["religion/creed"], levels["race/ethnicity"])
+    individual, politics, groups = levels["individual"], levels["politics"], levels["groups"]
+    protected = max(levels["religion/creed"], levels["race/ethnicity"])
     out: dict[str, SeverityRange] = {}
-    out["harassment"] = {0: AT_MOST_MILD, 1: AT_MOST_MILD, 2: (2, 2), 3: (2, 3)}[individual]
-    out["hate"] = {0: AT_MOST_MILD, 1: AT_MOST_MILD, 2: (2, 2), 3: (2, 3)}[group]
+    if individual >= 2:
+        out["harassment"] = (2, 2) if individual == 2 else (2, 3)
+    elif politics < 2:
+        out["harassment"] = AT_MOST_MILD
+    if protected >= 2:
+        out["hate"] = (2, 2) if protected == 2 else (2, 3)
+    elif groups < 2 and politics < 2:
+        out["hate"] = AT_MOST_MILD
     return out
 
 
@@ -236,9 +245,10 @@ def read_vithsd(folder: Path) -> Iterator[Record]:
 # --- ViSpamReviews ----------------------------------------------------------
 
 
-def map_vispam(_spam: int) -> dict[str, SeverityRange]:
-    """Review spam (fake, brand-only, irrelevant) is not fraud aimed at users: scam absent."""
-    return {"scam": ABSENT}
+def map_vispam(spam_type: int) -> dict[str, SeverityRange]:
+    """Fake and brand-only reviews are not fraud aimed at users: scam absent. "Irrelevant" spam
+    (type 3) includes pasted loan offers and job lures, so scam stays unknown there."""
+    return {} if spam_type == 3 else {"scam": ABSENT}
 
 
 def read_vispam(folder: Path) -> Iterator[Record]:
@@ -253,7 +263,7 @@ def read_vispam(folder: Path) -> Iterator[Record]:
                 source="vispamreviews",
                 split=split,
                 text=text,
-                labels=map_vispam(int(row["Label"])),
+                labels=map_vispam(int(row["SpamLabel"])),
                 native={"vispam": int(row["Label"]), "vispam_type": int(row["SpamLabel"])},
             )
 

@@ -25,10 +25,12 @@ def test_vihsd_mapping_and_native_labels(source_dir):
     assert len(rows) == 7  # the empty text is skipped
     by_text = {r.text: r for r in rows}
     clean = by_text["bài hát hay quá"]
-    assert clean.labels == {"hate": (0, 0), "harassment": (0, 0), "profanity": (0, 1)}
+    assert clean.labels == {"hate": (0, 1), "harassment": (0, 1), "profanity": (0, 1)}
     assert clean.native == {"vihsd": 0}
-    assert by_text["đm cái game lag vl"].labels == {"hate": (0, 0), "profanity": (1, 3)}
-    assert by_text["thằng kia ngu như bò"].labels == {"harassment": (2, 3)}
+    assert by_text["đm cái game lag vl"].labels == {"profanity": (1, 3)}
+    # HATE mixes individual and group targets: which category is unknown, the native label stays
+    assert by_text["thằng kia ngu như bò"].labels == {}
+    assert by_text["thằng kia ngu như bò"].native == {"vihsd": 2}
     assert {r.split for r in rows} == {"train", "dev"}
 
 
@@ -51,15 +53,23 @@ def test_vihos_spans_become_character_ranges(source_dir):
 
 def test_vithsd_targets(source_dir):
     rows = {r.text: r for r in read_vithsd(source_dir)}
-    assert rows["bọn miền đó toàn lừa đảo"].labels["hate"] == (2, 3)
+    # "groups" is any set of people, not a protected group: hate stays unknown
+    assert "hate" not in rows["bọn miền đó toàn lừa đảo"].labels
+    assert rows["bọn miền đó toàn lừa đảo"].labels["harassment"] == (0, 1)
     assert rows["con mụ đó mất dạy"].labels["harassment"] == (2, 2)
-    levels = {"individual": 1, "groups": 0, "religion/creed": 0, "race/ethnicity": 2, "politics": 3}
+    levels = {"individual": 1, "groups": 0, "religion/creed": 0, "race/ethnicity": 2, "politics": 0}
     assert map_vithsd(levels) == {"harassment": (0, 1), "hate": (2, 2)}
+    politics_only = {"individual": 0, "groups": 0, "religion/creed": 0, "race/ethnicity": 0, "politics": 3}
+    assert map_vithsd(politics_only) == {}
+    race_hate = {"individual": 3, "groups": 3, "religion/creed": 0, "race/ethnicity": 3, "politics": 0}
+    assert map_vithsd(race_hate) == {"harassment": (2, 3), "hate": (2, 3)}
 
 
 def test_vispam_and_smishing(source_dir):
-    spam = list(read_vispam(source_dir))
-    assert all(r.labels == {"scam": (0, 0)} for r in spam)
+    spam = {r.text: r for r in read_vispam(source_dir)}
+    assert spam["hàng đẹp giao nhanh"].labels == {"scam": (0, 0)}
+    assert spam["ib shop em giá rẻ"].labels == {}  # "irrelevant" spam can hide loan and job lures
+    spam = list(spam.values())
     assert {r.native["vispam_type"] for r in spam} == {0, 3}
     sms = list(read_smishing(source_dir, dev_fraction=0.25, seed=13))
     assert sum(r.split == "dev" for r in sms) == 3  # 25% of 4 phishing + 25% of 8 legit
