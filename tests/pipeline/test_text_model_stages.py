@@ -1,0 +1,230 @@
+"""train_text -> baseline -> export_text -> evaluate -> CLI, on a tiny encoder made on the fly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from transformers import BertConfig, BertModel
+
+from tests.conftest import OWN_ITEMS, make_own_dir, make_source_dir
+from training import evaluate, export_text, ingest, prepare
+from training.baseline import Baseline
+from training.config import BaselineConfig, EvaluateConfig, ExportTextConfig, TrainTextConfig
+from training.pretrained import build_tokenizer, fast_tokenizer
+from training.text_data import load_rows
+from training.train_text import compute_loss, train
+from training.text_model import ModelOutput
+from vicas import cli
+from vicas.engine import TextEngine
+from vicas.manifest import ManifestError, load_manifest
+from vicas.taxonomy import CATEGORIES
+
+pytestmark = pytest.mark.slow
+
+EXTRA_OWN = [
+    {"id": f"x-{i}", "text": t, "labels": lab}
+    for i, (t, lab) in enumerate([
+        ("vào link này nhận 9999 kim cương miễn phí nhập mật khẩu", {"scam": 3}),
+        ("tối nay bay lắc không anh em, kẹo xịn", {"substances": 2}),
+        ("hôm nay lớp mình đi tham quan bảo tàng", {}),
+        ("đm thằng kia chơi game ngu vcl", {"profanity": 2, "harassment": 2}),
+        ("mình không muốn sống nữa, mệt mỏi lắm rồi", {"self_harm": 2}),
+        ("thử thách nín thở đến ngất đi, ai dám quay clip", {"dangerous_acts": 3}),
+        ("bọn người miền đó toàn lũ mọi rợ", {"hate": 2}),
+        ("chị gái xinh ship tận nơi, gái gọi giá rẻ", {"sexual": 3}),
+    ])
+]
+
+
+def make_tiny_base(folder: Path, texts: list[str]) -> Path:
+    """A 2-layer BERT with a Unigram vocabulary of the fixture's words (random weights)."""
+    words = sorted({w for t in texts for w in t.split()})
+    chars = sorted({c for t in texts for c in t if not c.isspace()})
+    pieces = ["<s>", "<pad>", "</s>", "<unk>", "▁"] + [f"▁{w}" for w in words] + chars
+    pieces = list(dict.fromkeys(pieces))
+    scores = [0.0] * 5 + [-5.0 - 0.01 * i for i in range(len(pieces) - 5)]
+    tok = build_tokenizer(pieces, scores, unk=3, bos=0, eos=2, pad=1)
+    folder.mkdir(parents=True, exist_ok=True)
+    fast_tokenizer(tok, pieces, 0, 2, 1, 3).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(pieces), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=256, pad_token_id=1)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny")
+    src = make_source_dir(root)
+    own = make_own_dir(root, OWN_ITEMS + EXTRA_OWN)
+    params = {
+        "ingest": {"source_dir": str(src), "sources": ["vihsd", "victsd", "vihos", "vithsd", "vispamreviews",
+                                                        "smishing"],
+                   "own_dir": str(own), "reviewed_dir": str(root / "reviewed"), "smishing_dev_fraction": 0.25},
+        "prepare": {"near_dup_threshold": 0.9, "own_split": {"train": 0.5, "dev": 0.25, "test": 0.25}},
+    }
+    pfile = root / "params.yaml"
+    pfile.write_text(yaml.safe_dump(params, allow_unicode=True))
+    ingest.main(["--params", str(pfile), "--out", str(root / "interim")])
+    prepare.main(["--params", str(pfile), "--interim", str(root / "interim"), "--out", str(root / "prepared"),
+                  "--stats", str(root / "stats"), "--metrics", str(root / "counts.json")])
+    prepared = root / "prepared"
+    texts = [r["norm"] for s in ("train", "dev", "test") for r in load_rows(prepared / f"{s}.jsonl")]
+    base = make_tiny_base(root / "base", texts + ["passage: query:"])
+    cfg = TrainTextConfig(num_layers=None, max_steps=8, eval_every=4, batch_size=4, max_length=64,
+                          source_weights={"own": 3.0}, watch_rows=50, max_minutes=5)
+    train(cfg, base, prepared, root / "text_torch")
+    bl = Baseline(BaselineConfig(max_features=5000))
+    bl.fit(load_rows(prepared / "train.jsonl"))
+    import joblib
+
+    (root / "baseline").mkdir()
+    joblib.dump(bl, root / "baseline" / "baseline.joblib")
+    export_cfg = ExportTextConfig(max_length=64, parity_examples=16, f1_rows=50, int8_max_f1_drop=100.0)
+    export_text.export(export_cfg, root / "text_torch", prepared, root / "text", "tiny-test-bert")
+    return {"root": root, "prepared": prepared, "model": root / "text", "trained": root / "text_torch",
+            "baseline": root / "baseline" / "baseline.joblib", "src": src}
+
+
+def test_training_writes_a_calibrated_model(pipeline):
+    trained = pipeline["trained"]
+    summary = json.loads((trained / "training.json").read_text())
+    assert summary["steps"] == 8
+    assert summary["vocab_size"] > 5
+    cal = json.loads((trained / "calibration.json").read_text())
+    assert set(cal["temperatures"]) == set(CATEGORIES)
+    assert all(len(v) == 3 for v in cal["thresholds"].values())
+    assert "F2 for child_sexual, self_harm" in cal["rule"]
+
+
+def test_export_manifest_parity_and_checksums(pipeline, tmp_path):
+    m = load_manifest(pipeline["model"])
+    assert m.parity["max_prob_diff_fp32_vs_torch"] <= 1e-3
+    assert set(m.files) == {"model.onnx", "model.int8.onnx", "tokenizer.json", "calibration.json"}
+    assert m.default_onnx == "model.int8.onnx"
+    assert m.categories == list(CATEGORIES)
+    assert len(m.data_version) == 16 and m.policy_version
+    # a tampered artefact is refused
+    import shutil
+
+    copy = tmp_path / "tampered"
+    shutil.copytree(pipeline["model"], copy)
+    with (copy / "calibration.json").open("a") as f:
+        f.write(" ")
+    with pytest.raises(ManifestError, match="checksum mismatch for calibration.json"):
+        TextEngine(copy)
+
+
+def test_export_gate_fails_loudly(pipeline, tmp_path, monkeypatch):
+    monkeypatch.setattr(export_text, "parity_report", lambda *a, **k: 0.25)
+    cfg = ExportTextConfig(max_length=64, parity_examples=8, f1_rows=20, int8_max_f1_drop=100.0)
+    with pytest.raises(export_text.ExportParityError, match="ONNX fp32 differs from PyTorch"):
+        export_text.export(cfg, pipeline["trained"], pipeline["prepared"], tmp_path / "out", "tiny")
+
+
+def test_engine_windows_long_texts_and_maps_evidence_to_the_original(pipeline):
+    engine = TextEngine(pipeline["model"])
+    long_text = " ".join(["Hôm nay lớp mình đi tham quan bảo tàng."] * 40) + " ĐM thằng kia ngu vcl"
+    pred = engine.classify([long_text, "Chị gái xinh ship tận nơi"])
+    assert pred[0].windows > 1
+    assert pred[1].windows == 1
+    for p, text in zip(pred, [long_text, "Chị gái xinh ship tận nơi"], strict=True):
+        assert set(p.severities) == set(CATEGORIES)
+        for e in p.evidence:
+            assert text[e.start : e.end] == e.text
+            assert p.severities[e.category] > 0
+
+
+def test_severity_loss_ignores_unknown_categories():
+    out = ModelOutput(severity=torch.zeros(1, len(CATEGORIES), 3, requires_grad=True),
+                      tokens=torch.zeros(1, 4, len(CATEGORIES)), native=torch.zeros(1, 30))
+    batch = {
+        "sev_target": torch.ones(1, len(CATEGORIES), 3), "sev_mask": torch.zeros(1, len(CATEGORIES), 3),
+        "token_target": torch.zeros(1, 4), "token_mask": torch.zeros(1, 4),
+    }
+    from training.text_model import NATIVE_HEADS
+
+    for name in NATIVE_HEADS:
+        batch[f"native_{name}"] = torch.tensor([-1])
+    weights = {"severity": 1.0, "mil": 0.5, "evidence": 0.5, "native": 0.5}
+    loss, parts = compute_loss(out, batch, torch.ones(len(CATEGORIES), 3), weights)
+    assert parts["severity"] == 0.0 and parts["mil"] == 0.0  # all masked: targets do not matter
+    batch["sev_mask"][0, 0, 0] = 1.0
+    _, parts = compute_loss(out, batch, torch.ones(len(CATEGORIES), 3), weights)
+    assert parts["severity"] == pytest.approx(float(np.log(2)), rel=1e-4)
+
+
+def test_evaluate_writes_metrics_plots_and_card(pipeline):
+    root = pipeline["root"]
+    params = root / "eval_params.yaml"
+    params.write_text(yaml.safe_dump({"evaluate": EvaluateConfig(robustness_public_rows=10).model_dump()}))
+    evaluate.main(["--params", str(params), "--model", str(pipeline["model"]), "--baseline",
+                   str(pipeline["baseline"]), "--data", str(pipeline["prepared"]), "--metrics",
+                   str(root / "m.json"), "--details", str(root / "d.json"), "--plots", str(root / "plots"),
+                   "--card", str(root / "card.md")])
+    flat = json.loads((root / "m.json").read_text())
+    for system in ("model", "baseline"):
+        assert f"{system}/dev_macro_f1" in flat
+        assert f"{system}/vihsd_macro_f1" in flat
+        assert f"{system}/robust_no_diacritics_macro_f1" in flat
+    assert "model/vihos_span_f1" in flat
+    assert (root / "plots" / "reliability.png").exists()
+    card = (root / "card.md").read_text()
+    assert "Model card" in card and "authored" in card
+
+
+def test_cli_classify_writes_one_line_per_input_and_reports_bad_lines(pipeline, tmp_path, capsys):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join([
+        json.dumps({"id": "a", "text": "vào link này nhận kim cương miễn phí"}, ensure_ascii=False),
+        "{not json",
+        json.dumps({"id": "c", "text": "   "}),
+        json.dumps({"id": "d", "text": "hôm nay đi học vui", "audience_age": 9}, ensure_ascii=False),
+    ]) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    rc = cli.main(["classify", "--input", str(inp), "--output", str(out), "--model", str(pipeline["model"])])
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert rc == 1  # some lines were bad
+    assert [x.get("id") for x in lines] == [None, "c", "a", "d"] or {x.get("id") for x in lines} == {None, "c",
+                                                                                                   "a", "d"}
+    good = {x["id"]: x for x in lines if "error" not in x}
+    assert set(good) == {"a", "d"}
+    for x in good.values():
+        assert x["band"] in ("P", "K", "T13", "T16", "T18", "C")
+        assert set(x["categories"]) == set(CATEGORIES)
+        assert {"score", "severity"} <= set(x["categories"]["scam"])
+        assert x["model_version"].startswith("vicas-text@") and x["policy_version"]
+    assert good["d"]["audience"]["age"] == 9
+    errors = [x for x in lines if "error" in x]
+    assert any("not valid JSON" in e["error"] for e in errors)
+    assert any(e["id"] == "c" and "non-empty" in e["error"] for e in errors)
+
+
+def test_cli_benchmark_prints_name_metric_value(pipeline, capsys):
+    path = pipeline["src"] / "vihsd" / "dev.csv"
+    assert cli.main(["benchmark", "vihsd", "--file", str(path), "--model", str(pipeline["model"])]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert last[:2] == ["vihsd", "macro_f1"]
+    assert 0.0 <= float(last[2]) <= 1.0
+    path = pipeline["src"] / "vihos" / "dev.csv"
+    assert cli.main(["benchmark", "vihos", "--file", str(path), "--model", str(pipeline["model"])]) == 0
+    assert capsys.readouterr().out.strip().split()[:2] == ["vihos", "span_f1"]
+
+
+def test_error_analysis_notebook_runs_headless(pipeline, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("VICAS_MODEL_DIR", str(pipeline["model"]))
+    monkeypatch.setenv("VICAS_DATA_DIR", str(pipeline["prepared"]))
+    root = Path(__file__).resolve().parents[2]
+    nb = nbformat.read(root / "notebooks" / "error_analysis.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("rows" in "".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream")

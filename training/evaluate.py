@@ -1,0 +1,288 @@
+"""DVC stage `evaluate`: the exported (served) text model beside the baseline.
+
+Reads the ONNX model through the same engine the API uses, so the figures are
+those of what is served. Writes `metrics/text_eval.json`, DVC plot data and
+PNG charts under `reports/`, and the text model card `data_cards/model_card_text.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from tqdm import tqdm
+
+from training.baseline import Baseline
+from training.config import EvaluateConfig, load_section
+from training.metrics import band_confusion, band_metrics, binary_f1, macro_f1, presence_metrics, reliability, span_f1
+from training.robustness import obfuscate, strip_diacritics
+from training.text_data import load_rows, severity_targets
+from training.text_model import VIHOS_CATEGORIES, native_slices
+from vicas.engine import TextEngine
+from vicas.inference import Calibration, severities, severity_probabilities
+from vicas.policy import load_policy
+from vicas.taxonomy import BAND_ORDER, CATEGORIES
+
+SYSTEMS = ("model", "baseline")
+
+
+class Scorer:
+    """Severity probabilities and native probabilities for texts, for one system."""
+
+    def __init__(self, name: str, fn: Callable[[list[str]], tuple[np.ndarray, np.ndarray]], calibration: Calibration):
+        self.name, self.fn, self.calibration = name, fn, calibration
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        return self.fn(texts)
+
+
+def engine_scorer(engine: TextEngine, batch: int = 256) -> Scorer:
+    def fn(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        sev, nat = [], []
+        for s in tqdm(range(0, len(texts), batch), desc="model", leave=False, mininterval=5):
+            raw = engine.infer(texts[s : s + batch])
+            for i in range(len(raw.norms)):
+                js = raw.by_text.get(i) or []
+                if not js:
+                    sev.append(np.full((len(CATEGORIES), 3), -30.0, dtype=np.float32))
+                    nat.append(np.zeros(raw.nat_logits.shape[1], dtype=np.float32))
+                    continue
+                sev.append(raw.sev_logits[js].max(axis=0))
+                nat.append(raw.nat_logits[js].mean(axis=0))
+        logits = np.stack(sev)
+        return severity_probabilities(logits, engine.calibration), np.stack(nat)
+
+    return Scorer("model", fn, engine.calibration)
+
+
+def baseline_scorer(model: Baseline) -> Scorer:
+    def fn(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        sev, nat = model.logits(texts)
+        return severity_probabilities(sev, model.calibration), nat
+
+    return Scorer("baseline", fn, model.calibration)
+
+
+def contract_metrics(probs: np.ndarray, rows: list[dict[str, Any]], calibration: Calibration) -> dict[str, Any]:
+    targets = np.stack([severity_targets(r["labels"])[0] for r in rows])
+    masks = np.stack([severity_targets(r["labels"])[1] for r in rows])
+    pred_sev = severities(probs, calibration)
+    pred = np.array([[int(s[c] > 0) for c in CATEGORIES] for s in pred_sev])
+    out: dict[str, Any] = {"categories": presence_metrics(pred, targets[..., 0], masks[..., 0])}
+    full = [i for i, r in enumerate(rows) if len(r["labels"]) == len(CATEGORIES)
+            and all(lo == hi for lo, hi in r["labels"].values())]
+    if full:
+        true_sev = [{c: rows[i]["labels"][c][0] for c in CATEGORIES} for i in full]
+        out["band"] = band_metrics([pred_sev[i] for i in full], true_sev, load_policy())
+    return out
+
+
+def native_benchmarks(nat: np.ndarray, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The public datasets' own tasks on their dev splits."""
+    sl = native_slices()
+    out: dict[str, float] = {}
+
+    def pick(source: str, key: str) -> tuple[list[int], list[int]]:
+        idx = [i for i, r in enumerate(rows) if r["source"] == source and key in r["native"]]
+        return idx, [int(rows[i]["native"][key]) for i in idx]
+
+    idx, y = pick("vihsd", "vihsd")
+    if idx:
+        out["vihsd_macro_f1"] = macro_f1(y, nat[idx][:, sl["vihsd"]].argmax(1).tolist())
+    idx, y = pick("victsd", "victsd_toxic")
+    if idx:
+        out["victsd_toxic_f1"] = binary_f1(y, (nat[idx][:, sl["victsd_toxic"]][:, 0] > 0).astype(int).tolist())
+    idx, y = pick("vispamreviews", "vispam")
+    if idx:
+        out["vispam_binary_macro_f1"] = macro_f1(y, (nat[idx][:, sl["vispam"]][:, 0] > 0).astype(int).tolist())
+        _, yt = pick("vispamreviews", "vispam_type")
+        out["vispam_type_macro_f1"] = macro_f1(yt, nat[idx][:, sl["vispam_type"]].argmax(1).tolist())
+    idx, y = pick("smishing", "smishing")
+    if idx:
+        out["smishing_f1"] = binary_f1(y, (nat[idx][:, sl["smishing"]][:, 0] > 0).astype(int).tolist())
+    f1s = []
+    for target in ("individual", "groups", "religion", "race", "politics"):
+        key = f"vithsd_{target}"
+        idx, y = pick("vithsd", key)
+        if idx:
+            f1s.append(macro_f1(y, nat[idx][:, sl[key]].argmax(1).tolist()))
+    if f1s:
+        out["vithsd_mean_target_macro_f1"] = round(float(np.mean(f1s)), 4)
+    return out
+
+
+def evaluate(cfg: EvaluateConfig, model_dir: Path, baseline_path: Path, data: Path) -> dict[str, Any]:
+    dev = load_rows(data / "dev.jsonl")
+    test_path = data / "test.jsonl"
+    test = load_rows(test_path) if test_path.exists() else []
+    engine = TextEngine(model_dir)
+    scorers = [engine_scorer(engine), baseline_scorer(joblib.load(baseline_path))]
+    results: dict[str, Any] = {s: {} for s in SYSTEMS}
+    rng = np.random.default_rng(cfg.seed)
+    own_dev = [r for r in dev if r["source"] == "own"]
+    public_dev = [r for r in dev if r["source"] != "own"]
+    pick = rng.choice(len(public_dev), size=min(cfg.robustness_public_rows, len(public_dev)), replace=False)
+    robust_rows = own_dev + [public_dev[i] for i in sorted(pick)]
+    plots: dict[str, Any] = {}
+    for scorer in scorers:
+        r = results[scorer.name]
+        probs, nat = scorer([x["text"] for x in dev])
+        r["dev"] = contract_metrics(probs, dev, scorer.calibration)
+        r["dev_by_source"] = {}
+        for source in sorted({x["source"] for x in dev}):
+            idx = [i for i, x in enumerate(dev) if x["source"] == source]
+            r["dev_by_source"][source] = contract_metrics(probs[idx], [dev[i] for i in idx], scorer.calibration)
+        r["benchmarks"] = native_benchmarks(nat, dev)
+        if test:
+            t_probs, _ = scorer([x["text"] for x in test])
+            r["own_test"] = contract_metrics(t_probs, test, scorer.calibration)
+            if scorer.name == "model":
+                pred = severities(t_probs, scorer.calibration)
+                true = [{c: x["labels"][c][0] for c in CATEGORIES} for x in test]
+                plots["band_confusion"] = band_confusion(pred, true, load_policy())
+        for name, transform in (("no_diacritics", strip_diacritics), ("obfuscated", obfuscate)):
+            p2, _ = scorer([transform(x["text"]) for x in robust_rows])
+            r[f"robust_{name}"] = contract_metrics(p2, robust_rows, scorer.calibration)
+        base_idx = [dev.index(x) for x in robust_rows] if len(robust_rows) < 5000 else []
+        if base_idx:
+            r["robust_original"] = contract_metrics(probs[base_idx], robust_rows, scorer.calibration)
+        if scorer.name == "model":
+            targets = np.stack([severity_targets(x["labels"])[0] for x in dev])
+            masks = np.stack([severity_targets(x["labels"])[1] for x in dev])
+            rel = {}
+            for ci, cat in enumerate(CATEGORIES):
+                keep = masks[:, ci, 0] > 0
+                if targets[keep, ci, 0].sum() >= 5:
+                    rows_, ece = reliability(probs[keep, ci, 0], targets[keep, ci, 0])
+                    rel[cat] = {"curve": rows_, "ece": ece}
+            plots["reliability"] = rel
+    # ViHOS span F1 (paper definition) from the model's token evidence
+    vihos = [x for x in dev if x["source"] == "vihos"]
+    if vihos:
+        pred_chars = engine.evidence_characters([x["text"] for x in vihos], list(VIHOS_CATEGORIES),
+                                                engine.calibration.evidence_threshold)
+        gold = [{i for s, e in (x["spans"] or []) for i in range(s, e)} for x in vihos]
+        results["model"]["benchmarks"]["vihos_span_f1"] = span_f1(pred_chars, gold)
+        results["baseline"]["benchmarks"]["vihos_span_f1"] = None  # a bag of n-grams gives no spans
+    return {"results": results, "plots": plots, "model_version": engine.version,
+            "dev_rows": len(dev), "test_rows": len(test), "robustness_rows": len(robust_rows)}
+
+
+def write_plots(out: dict[str, Any], folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rel = out["plots"].get("reliability", {})
+    rows = [{"category": c, **p} for c, v in rel.items() for p in v["curve"]]
+    (folder / "reliability.json").write_text(json.dumps(rows, indent=1))
+    fig, axes = plt.subplots(3, 4, figsize=(14, 10), sharex=True, sharey=True)
+    for ax, cat in zip(axes.flat, CATEGORIES, strict=True):
+        ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+        if cat in rel:
+            pts = rel[cat]["curve"]
+            ax.plot([p["predicted"] for p in pts], [p["observed"] for p in pts], "o-")
+            ax.set_title(f"{cat} (ECE {rel[cat]['ece']:.3f})", fontsize=10)
+        else:
+            ax.set_title(f"{cat} (too few dev labels)", fontsize=10)
+    fig.supxlabel("calibrated P(present)")
+    fig.supylabel("observed rate")
+    fig.suptitle("Reliability on dev, calibrated presence probabilities")
+    fig.tight_layout()
+    fig.savefig(folder / "reliability.png", dpi=80)
+    plt.close(fig)
+
+    per_cat = out["results"]
+    cats = [c for c in CATEGORIES if c in per_cat["model"]["own_test"]["categories"]] if "own_test" in per_cat[
+        "model"] else []
+    if cats:
+        f1m = [per_cat["model"]["own_test"]["categories"][c]["f1"] for c in cats]
+        f1b = [per_cat["baseline"]["own_test"]["categories"].get(c, {}).get("f1", 0) for c in cats]
+        rows = [{"category": c, "system": s, "f1": v} for c, a, b in zip(cats, f1m, f1b, strict=True)
+                for s, v in (("model", a), ("baseline", b))]
+        (folder / "f1_by_category.json").write_text(json.dumps(rows, indent=1))
+        fig, ax = plt.subplots(figsize=(12, 4))
+        x = np.arange(len(cats))
+        ax.bar(x - 0.2, f1m, 0.4, label="model (ONNX int8)")
+        ax.bar(x + 0.2, f1b, 0.4, label="TF-IDF baseline")
+        ax.set_xticks(x, cats, rotation=30, ha="right")
+        ax.set_ylabel("F1 (own test split)")
+        ax.set_ylim(0, 1)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(folder / "f1_by_category.png", dpi=80)
+        plt.close(fig)
+    conf = out["plots"].get("band_confusion")
+    if conf:
+        bands = [b.value for b in BAND_ORDER]
+        rows = [{"actual": bands[i], "predicted": bands[j], "count": conf[i][j]}
+                for i in range(len(bands)) for j in range(len(bands)) for _ in range(1)]
+        (folder / "band_confusion.json").write_text(json.dumps(rows, indent=1))
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+        ax.imshow(np.array(conf), cmap="Blues")
+        for i in range(len(bands)):
+            for j in range(len(bands)):
+                ax.text(j, i, conf[i][j], ha="center", va="center", fontsize=9)
+        ax.set_xticks(range(len(bands)), bands)
+        ax.set_yticks(range(len(bands)), bands)
+        ax.set_xlabel("predicted band")
+        ax.set_ylabel("true band")
+        ax.set_title("Bands on the own test split (below the diagonal: under-rated)")
+        fig.tight_layout()
+        fig.savefig(folder / "band_confusion.png", dpi=80)
+        plt.close(fig)
+
+
+def flat_metrics(out: dict[str, Any]) -> dict[str, Any]:
+    """The small, stable set of numbers `dvc metrics show` and `dvc exp show` compare."""
+    flat: dict[str, Any] = {"model_version": out["model_version"]}
+    for s in SYSTEMS:
+        r = out["results"][s]
+        flat[f"{s}/dev_macro_f1"] = r["dev"]["categories"]["macro"]["f1"]
+        if "own_test" in r:
+            flat[f"{s}/own_test_macro_f1"] = r["own_test"]["categories"]["macro"]["f1"]
+            for k, v in r["own_test"].get("band", {}).items():
+                flat[f"{s}/own_test_band_{k}"] = v
+        for name in ("no_diacritics", "obfuscated", "original"):
+            key = f"robust_{name}"
+            if key in r:
+                flat[f"{s}/{key}_macro_f1"] = r[key]["categories"]["macro"]["f1"]
+        for k, v in r["benchmarks"].items():
+            flat[f"{s}/{k}"] = v
+    return flat
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Evaluate the exported text model beside the baseline.")
+    parser.add_argument("--params", default="params.yaml", help="params file (section 'evaluate')")
+    parser.add_argument("--model", default="models/text", type=Path, help="exported model folder")
+    parser.add_argument("--baseline", default="models/baseline/baseline.joblib", type=Path)
+    parser.add_argument("--data", default="data/prepared", type=Path)
+    parser.add_argument("--metrics", default="metrics/text_eval.json", type=Path)
+    parser.add_argument("--details", default="reports/text_eval_details.json", type=Path)
+    parser.add_argument("--plots", default="reports/plots", type=Path)
+    parser.add_argument("--card", default="data_cards/model_card_text.md", type=Path)
+    args = parser.parse_args(argv)
+    cfg = load_section(args.params, "evaluate", EvaluateConfig)
+    out = evaluate(cfg, args.model, args.baseline, args.data)
+    args.metrics.parent.mkdir(parents=True, exist_ok=True)
+    args.metrics.write_text(json.dumps(flat_metrics(out), indent=2, sort_keys=True))
+    args.details.parent.mkdir(parents=True, exist_ok=True)
+    args.details.write_text(json.dumps(out, indent=1, ensure_ascii=False))
+    write_plots(out, args.plots)
+    from training.model_card import text_model_card
+
+    args.card.write_text(text_model_card(out, args.model), encoding="utf-8")
+    print(json.dumps(flat_metrics(out), indent=2))
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,192 @@
+"""DVC stage `export_text`: ONNX (fp32 and int8), parity gate, manifest.
+
+The exported folder is all serving needs: `model.onnx`, `model.int8.onnx`,
+`tokenizer.json`, `calibration.json`, `manifest.json` (checksums, versions, the
+normalisation fingerprint, parity figures). Export fails loudly when the ONNX
+outputs drift from PyTorch's beyond tolerance, or when int8 quantisation changes
+too many decisions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from training.config import ExportTextConfig, load_section
+from training.text_data import collate, encode_rows, load_rows
+from training.text_model import NATIVE_HEADS, ExportWrapper, HarmClassifier
+from vicas.engine import TextEngine, read_special_ids
+from vicas.inference import Calibration, severity_probabilities
+from vicas.manifest import Manifest, normalizer_fingerprint, sha256_file
+from vicas.policy import load_policy
+from vicas.taxonomy import CATEGORIES
+
+
+class ExportParityError(RuntimeError):
+    """The exported model does not reproduce the trained one within tolerance."""
+
+
+def load_trained(folder: Path) -> tuple[HarmClassifier, AutoTokenizer]:
+    config = AutoConfig.from_pretrained(folder / "encoder_config")
+    # eager attention traces into a graph that keeps dynamic batch and sequence shapes
+    encoder = AutoModel.from_config(config, add_pooling_layer=False, attn_implementation="eager")
+    model = HarmClassifier(encoder, config.hidden_size)
+    model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
+    return model, tokenizer
+
+
+def export_onnx(model: HarmClassifier, path: Path, opset: int) -> None:
+    top = int(model.encoder.config.vocab_size) - 1
+    ids = torch.tensor([[0, min(top, 100), min(top, 200), min(top, 300), 2], [0, min(top, 101), 2, 1, 1]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.long)
+    torch.onnx.export(
+        ExportWrapper(model),
+        (ids, mask),
+        str(path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["severity", "tokens", "native"],
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "seq"},
+            "attention_mask": {0: "batch", 1: "seq"},
+            "severity": {0: "batch"},
+            "tokens": {0: "batch", 1: "seq"},
+            "native": {0: "batch"},
+        },
+        opset_version=opset,
+        dynamo=False,
+    )
+
+
+def parity_report(model: HarmClassifier, fp32: TextEngine, batches: list[dict[str, torch.Tensor]],
+                  calibration: Calibration) -> float:
+    """Max difference of calibrated probabilities, PyTorch vs ONNX fp32."""
+    worst = 0.0
+    for b in batches:
+        with torch.no_grad():
+            ref = model(b["input_ids"], b["attention_mask"])
+        ids = [row[m.bool()].tolist() for row, m in zip(b["input_ids"], b["attention_mask"], strict=True)]
+        s32, _, _ = fp32.run(ids)
+        p_ref = severity_probabilities(ref.severity.numpy(), calibration)
+        p32 = severity_probabilities(s32, calibration)
+        worst = max(worst, float(np.abs(p_ref - p32).max()))
+    return worst
+
+
+def macro_f1_of(engine: TextEngine, rows: list[dict[str, object]]) -> float:
+    """Presence macro-F1 of an exported model on prepared rows (masked like evaluation)."""
+    from training.metrics import presence_metrics
+    from training.text_data import severity_targets
+
+    preds = engine.classify([str(r["text"]) for r in rows], with_evidence=False)
+    pred = np.array([[int(p.severities[c] > 0) for c in CATEGORIES] for p in preds])
+    t = np.stack([severity_targets(r["labels"])[0][:, 0] for r in rows])  # type: ignore[arg-type]
+    m = np.stack([severity_targets(r["labels"])[1][:, 0] for r in rows])  # type: ignore[arg-type]
+    return float(presence_metrics(pred, t, m)["macro"]["f1"])
+
+
+def f1_rows(dev: list[dict[str, object]], n: int, seed: int) -> list[dict[str, object]]:
+    """Every own-corpus dev row plus a seeded sample of public dev rows."""
+    own = [r for r in dev if r["source"] == "own"]
+    rest = [r for r in dev if r["source"] != "own"]
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(rest), size=min(len(rest), max(0, n - len(own))), replace=False) if rest else []
+    return own + [rest[i] for i in sorted(pick)]
+
+
+def export(cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_model: str) -> Manifest:
+    model, tokenizer = load_trained(trained)
+    out.mkdir(parents=True, exist_ok=True)
+    fp32_path, int8_path = out / "model.onnx", out / "model.int8.onnx"
+    export_onnx(model, fp32_path, cfg.opset)
+    model.eval()  # the exporter can leave modules in training mode (dropout on): parity needs eval
+    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+    tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
+    shutil.copy(trained / "calibration.json", out / "calibration.json")
+    training = json.loads((trained / "training.json").read_text()) if (trained / "training.json").exists() else {}
+    training.pop("history", None)
+
+    digest = hashlib.sha256()
+    for name in ("train.jsonl", "dev.jsonl"):
+        if (data / name).exists():
+            digest.update(sha256_file(data / name).encode())
+    data_version = digest.hexdigest()[:16]
+
+    def manifest(parity: dict[str, float]) -> Manifest:
+        files = ["model.onnx", "model.int8.onnx", "tokenizer.json", "calibration.json"]
+        return Manifest(
+            name="vicas-text",
+            version=datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+            kind="text",
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            base_model=base_model,
+            files={f: sha256_file(out / f) for f in files},
+            default_onnx="model.int8.onnx" if cfg.serve_int8 else "model.onnx",
+            categories=list(CATEGORIES),
+            native_heads=dict(NATIVE_HEADS),
+            max_length=int(training.get("max_length", cfg.max_length)),
+            special_ids=read_special_ids(out / "tokenizer.json"),
+            normalizer=normalizer_fingerprint(),
+            parity=parity,
+            training=training,
+            data_version=data_version,
+            policy_version=load_policy().version,
+        )
+
+    manifest(parity={}).write(out)  # lets the engine load the folder for the parity check
+    dev = load_rows(data / "dev.jsonl")
+    enc = encode_rows(dev[: cfg.parity_examples], tokenizer, cfg.max_length)
+    batches = [collate(enc[i : i + 16], int(tokenizer.pad_token_id)) for i in range(0, len(enc), 16)]
+    calibration = Calibration.model_validate_json((out / "calibration.json").read_text())
+    fp32, int8 = TextEngine(out, "model.onnx"), TextEngine(out, "model.int8.onnx")
+    diff = parity_report(model, fp32, batches, calibration)
+    rows = f1_rows(dev, cfg.f1_rows, seed=13)
+    f1_32, f1_8 = macro_f1_of(fp32, rows), macro_f1_of(int8, rows)
+    report = {
+        "max_prob_diff_fp32_vs_torch": round(diff, 6),
+        "dev_macro_f1_fp32": round(f1_32, 4),
+        "dev_macro_f1_int8": round(f1_8, 4),
+        "int8_macro_f1_drop_points": round(100 * (f1_32 - f1_8), 3),
+        "rows": len(rows),
+    }
+    problems = []
+    if diff > cfg.fp32_tolerance:
+        problems.append(f"ONNX fp32 differs from PyTorch by {diff:.6f} (tolerance {cfg.fp32_tolerance})")
+    if report["int8_macro_f1_drop_points"] > cfg.int8_max_f1_drop:
+        problems.append(f"int8 loses {report['int8_macro_f1_drop_points']} macro-F1 points on dev "
+                        f"(at most {cfg.int8_max_f1_drop}); set export_text.serve_int8: false or retrain")
+    if problems:
+        raise ExportParityError("export parity check failed: " + "; ".join(problems))
+    final = manifest(report)
+    final.write(out)
+    return final
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Export the trained text model to ONNX (fp32 + int8) with a manifest.")
+    parser.add_argument("--params", default="params.yaml", help="params file (sections 'export_text', 'pretrained')")
+    parser.add_argument("--trained", default="models/text_torch", type=Path)
+    parser.add_argument("--data", default="data/prepared", type=Path)
+    parser.add_argument("--out", default="models/text", type=Path)
+    args = parser.parse_args(argv)
+    cfg = load_section(args.params, "export_text", ExportTextConfig)
+    from training.config import PretrainedConfig
+
+    base = load_section(args.params, "pretrained", PretrainedConfig).base_model
+    m = export(cfg, args.trained, args.data, args.out, base)
+    sizes = {f: round((args.out / f).stat().st_size / 1e6, 1) for f in ("model.onnx", "model.int8.onnx")}
+    print(json.dumps({"version": m.version, "parity": m.parity, "size_mb": sizes}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Metric functions shared by the evaluation stages (pure numpy / scikit-learn)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from vicas.policy import Policy, decide
+from vicas.taxonomy import CATEGORIES, Band
+
+
+def presence_metrics(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per category P/R/F1 for 'severity >= 1' on the items where presence is known; plus macro-F1.
+
+    pred, target, mask: (N, C) with 0/1 values.
+    """
+    out: dict[str, dict[str, float]] = {}
+    f1s = []
+    for ci, cat in enumerate(CATEGORIES):
+        keep = mask[:, ci] > 0
+        y, p = target[keep, ci].astype(int), pred[keep, ci].astype(int)
+        if keep.sum() == 0 or y.sum() == 0:
+            continue
+        pr, rc, f1, _ = precision_recall_fscore_support(y, p, average="binary", zero_division=0)
+        out[cat] = {"precision": round(float(pr), 4), "recall": round(float(rc), 4), "f1": round(float(f1), 4),
+                    "support": int(y.sum()), "n": int(keep.sum())}
+        f1s.append(f1)
+    out["macro"] = {"f1": round(float(np.mean(f1s)), 4) if f1s else 0.0, "categories": len(f1s)}
+    return out
+
+
+def band_metrics(pred_sev: list[dict[str, int]], true_sev: list[dict[str, int]], policy: Policy) -> dict[str, float]:
+    """Exact and within-one band accuracy, under-rating (exposes a child) and over-rating rates."""
+    if not true_sev:
+        return {}
+    p = np.array([decide(s, policy).band.rank for s in pred_sev])
+    t = np.array([decide(s, policy).band.rank for s in true_sev])
+    return {
+        "exact": round(float((p == t).mean()), 4),
+        "within_one": round(float((np.abs(p - t) <= 1).mean()), 4),
+        "under_rating": round(float((p < t).mean()), 4),
+        "over_rating": round(float((p > t).mean()), 4),
+        "n": len(t),
+    }
+
+
+def band_confusion(pred_sev: list[dict[str, int]], true_sev: list[dict[str, int]], policy: Policy) -> list[list[int]]:
+    n = len(Band)
+    m = [[0] * n for _ in range(n)]
+    for ps, ts in zip(pred_sev, true_sev, strict=True):
+        m[decide(ts, policy).band.rank][decide(ps, policy).band.rank] += 1
+    return m
+
+
+def macro_f1(y: list[int], p: list[int]) -> float:
+    return round(float(f1_score(y, p, average="macro", zero_division=0)), 4)
+
+
+def binary_f1(y: list[int], p: list[int]) -> float:
+    return round(float(f1_score(y, p, average="binary", zero_division=0)), 4)
+
+
+def span_f1(pred: list[set[int]], gold: list[set[int]]) -> float:
+    """ViHOS / SemEval-2021 toxic spans F1: per-comment character-offset F1, averaged; empty vs empty is 1."""
+    scores = []
+    for p, g in zip(pred, gold, strict=True):
+        if not p and not g:
+            scores.append(1.0)
+        elif not p or not g:
+            scores.append(0.0)
+        else:
+            inter = len(p & g)
+            prec, rec = inter / len(p), inter / len(g)
+            scores.append(0.0 if inter == 0 else 2 * prec * rec / (prec + rec))
+    return round(float(np.mean(scores)), 4) if scores else 0.0
+
+
+def reliability(probs: np.ndarray, target: np.ndarray, bins: int = 10) -> tuple[list[dict[str, float]], float]:
+    """Reliability curve rows (bin, mean predicted, observed rate, count) and the expected calibration error."""
+    rows = []
+    ece = 0.0
+    edges = np.linspace(0, 1, bins + 1)
+    for b in range(bins):
+        sel = (probs >= edges[b]) & ((probs < edges[b + 1]) if b < bins - 1 else (probs <= 1))
+        if sel.sum() == 0:
+            continue
+        conf, acc = float(probs[sel].mean()), float(target[sel].mean())
+        rows.append({"bin": b, "predicted": round(conf, 4), "observed": round(acc, 4), "count": int(sel.sum())})
+        ece += sel.sum() / len(probs) * abs(conf - acc)
+    return rows, round(float(ece), 4)

@@ -1,0 +1,270 @@
+"""DVC stage `train_text`: fine-tune the encoder with the contract and auxiliary heads.
+
+CPU-friendly by default (params.yaml `train_text`): the word embedding is frozen
+and its vocabulary trimmed to the pieces the data uses, only the first layers are
+kept, sequences are capped and batched by length, and a wall-clock budget stops
+training in time. Early stopping watches dev macro-F1. The run is recorded with
+dvclive, so `dvc exp run -S train_text.lr=...` and `dvc exp show` work. The same
+module runs under `accelerate launch` on several GPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from tqdm import tqdm
+from transformers import AutoTokenizer, PreTrainedTokenizerFast, get_linear_schedule_with_warmup
+
+from training.calibration import calibrate
+from training.config import TrainTextConfig, load_section
+from training.text_data import Encoded, collate, encode_rows, load_rows, sequential_batches, weighted_batches
+from training.text_model import NATIVE_HEADS, VIHOS_CATEGORIES, HarmClassifier, ModelOutput, native_slices
+from training.vocab import trim_vocabulary
+from vicas.taxonomy import CATEGORIES
+
+VIHOS_IDX = [CATEGORIES.index(c) for c in VIHOS_CATEGORIES]
+
+
+def compute_loss(out: ModelOutput, batch: dict[str, torch.Tensor], pos_weight: torch.Tensor,
+                 weights: dict[str, float]) -> tuple[torch.Tensor, dict[str, float]]:
+    """Masked multi-task loss: severity thresholds, MIL on token evidence, ViHOS spans, native labels."""
+    sev_mask = batch["sev_mask"]
+    sev = F.binary_cross_entropy_with_logits(out.severity, batch["sev_target"], pos_weight=pos_weight,
+                                             reduction="none")
+    sev_loss = (sev * sev_mask).sum() / sev_mask.sum().clamp(min=1.0)
+
+    # multiple-instance: a category is present iff one of its tokens is evidence for it
+    bag = torch.logsumexp(out.tokens, dim=1) - math.log(out.tokens.shape[1])  # soft max over tokens
+    pres_mask = sev_mask[..., 0]
+    mil = F.binary_cross_entropy_with_logits(bag, batch["sev_target"][..., 0], reduction="none")
+    mil_loss = (mil * pres_mask).sum() / pres_mask.sum().clamp(min=1.0)
+
+    tok_mask = batch["token_mask"]
+    offensive = torch.logsumexp(out.tokens[..., VIHOS_IDX], dim=-1)
+    tok = F.binary_cross_entropy_with_logits(offensive, batch["token_target"], reduction="none")
+    tok_loss = (tok * tok_mask).sum() / tok_mask.sum().clamp(min=1.0)
+
+    nat_loss = out.native.new_zeros(())
+    slices = native_slices()
+    n_heads = 0
+    for name, n in NATIVE_HEADS.items():
+        y = batch[f"native_{name}"]
+        keep = y >= 0
+        if not keep.any():
+            continue
+        logits = out.native[keep][:, slices[name]]
+        if n == 1:
+            nat_loss = nat_loss + F.binary_cross_entropy_with_logits(logits[:, 0], y[keep].float())
+        else:
+            nat_loss = nat_loss + F.cross_entropy(logits, y[keep])
+        n_heads += 1
+    if n_heads:
+        nat_loss = nat_loss / n_heads
+    total = (weights["severity"] * sev_loss + weights["mil"] * mil_loss + weights["evidence"] * tok_loss
+             + weights["native"] * nat_loss)
+    parts = {"severity": sev_loss.item(), "mil": mil_loss.item(), "evidence": tok_loss.item(),
+             "native": nat_loss.item()}
+    return total, parts
+
+
+def positive_weights(data: list[Encoded], cap: float) -> torch.Tensor:
+    """Per category and threshold: negatives / positives among annotated examples, capped."""
+    t = np.stack([d.sev_target for d in data])
+    m = np.stack([d.sev_mask for d in data])
+    pos = (t * m).sum(0)
+    neg = ((1 - t) * m).sum(0)
+    return torch.from_numpy(np.clip(neg / np.maximum(pos, 1.0), 1.0, cap).astype(np.float32))
+
+
+@torch.no_grad()
+def predict(model: HarmClassifier, data: list[Encoded], pad_id: int, batch_size: int = 64,
+            desc: str = "predict") -> dict[str, Any]:
+    """Severity logits (N, C, 3), native logits (N, K) and per-item token logits (list of (T, C))."""
+    model.eval()
+    n = len(data)
+    sev = np.zeros((n, len(CATEGORIES), 3), dtype=np.float32)
+    nat = np.zeros((n, sum(NATIVE_HEADS.values())), dtype=np.float32)
+    toks: list[np.ndarray] = [np.zeros(0)] * n
+    for idx, items in tqdm(list(sequential_batches(data, batch_size)), desc=desc, leave=False, mininterval=5):
+        b = collate(items, pad_id)
+        out = model(b["input_ids"], b["attention_mask"])
+        sev[idx] = out.severity.float().numpy()
+        nat[idx] = out.native.float().numpy()
+        tk = out.tokens.float().numpy()
+        for j, i in enumerate(idx):
+            toks[i] = tk[j, : len(items[j].input_ids)]
+    model.train()
+    return {"severity": sev, "native": nat, "tokens": toks}
+
+
+def macro_f1_presence(logits: np.ndarray, data: list[Encoded]) -> float:
+    """Dev macro-F1 over categories on 'severity >= 1' at probability 0.5 (early stopping signal)."""
+    t = np.stack([d.sev_target[:, 0] for d in data])
+    m = np.stack([d.sev_mask[:, 0] for d in data])
+    p = logits[..., 0] > 0
+    f1s = []
+    for c in range(len(CATEGORIES)):
+        keep = m[:, c] > 0
+        if t[keep, c].sum() == 0:
+            continue
+        tp = float((p[keep, c] & (t[keep, c] > 0)).sum())
+        fp = float((p[keep, c] & (t[keep, c] == 0)).sum())
+        fn = float((~p[keep, c] & (t[keep, c] > 0)).sum())
+        f1s.append(2 * tp / max(1.0, 2 * tp + fp + fn))
+    return float(np.mean(f1s)) if f1s else 0.0
+
+
+def early_stopping_subset(dev: list[Encoded], rows: int, seed: int) -> list[Encoded]:
+    """Every own-corpus dev row (all categories annotated) plus a seeded sample of the rest."""
+    own = [d for d in dev if d.source in ("own", "reviewed")]
+    rest = [d for d in dev if d.source not in ("own", "reviewed")]
+    rng = np.random.default_rng(seed)
+    k = max(0, min(len(rest), rows - len(own)))
+    picked = rng.choice(len(rest), size=k, replace=False) if k else []
+    return own + [rest[i] for i in sorted(picked)]
+
+
+def train(cfg: TrainTextConfig, base_dir: Path, prepared: Path, out_dir: Path, live: Any | None = None) -> dict[str, Any]:
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.set_num_threads(cfg.threads) if cfg.threads else None
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    started = time.time()
+
+    train_rows = load_rows(prepared / "train.jsonl", cfg.limit_train)
+    dev_rows = load_rows(prepared / "dev.jsonl", cfg.limit_dev)
+    tokenizer: PreTrainedTokenizerFast = AutoTokenizer.from_pretrained(base_dir)
+    model = HarmClassifier.from_base(str(base_dir), num_layers=cfg.num_layers, dropout=cfg.dropout)
+    if cfg.trim_vocab:
+        texts = [r["norm"] for r in train_rows + dev_rows]
+        test_path = prepared / "test.jsonl"
+        if test_path.exists():
+            texts += [r["norm"] for r in load_rows(test_path)]
+        tokenizer = trim_vocabulary(model.encoder, tokenizer, texts)
+    if cfg.freeze_embeddings:
+        model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+
+    train_data = encode_rows(train_rows, tokenizer, cfg.max_length)
+    dev_data = encode_rows(dev_rows, tokenizer, cfg.max_length)
+    watch_data = early_stopping_subset(dev_data, cfg.watch_rows, cfg.seed)
+    pad_id = int(tokenizer.pad_token_id)
+    pos_weight = positive_weights(train_data, cfg.pos_weight_cap)
+
+    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
+    enc_params = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [{"params": enc_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
+        weight_decay=cfg.weight_decay,
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.max_steps * cfg.warmup_ratio), cfg.max_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    pos_weight = pos_weight.to(accelerator.device)
+
+    best_f1, best_state, best_step, bad_evals = -1.0, None, 0, 0
+    history: list[dict[str, float]] = []
+    batches = weighted_batches(train_data, cfg.source_weights, cfg.batch_size, cfg.max_steps, cfg.seed)
+    progress = tqdm(total=cfg.max_steps, desc="train_text", mininterval=10)
+    step = 0
+    stop_reason = "max_steps"
+    for items in batches:
+        batch = {k: v.to(accelerator.device) for k, v in collate(items, pad_id).items()}
+        out = model(batch["input_ids"], batch["attention_mask"])
+        loss, parts = compute_loss(out, batch, pos_weight, cfg.loss_weights)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        step += 1
+        progress.update(1)
+        if live is not None and step % 20 == 0:
+            live.log_metric("train/loss", loss.item())
+            for k, v in parts.items():
+                live.log_metric(f"train/{k}", v)
+            live.step = step
+        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+            unwrapped = accelerator.unwrap_model(model)
+            preds = predict(unwrapped, watch_data, pad_id, desc="dev")
+            f1 = macro_f1_presence(preds["severity"], watch_data)
+            history.append({"step": step, "dev_macro_f1": f1, "loss": loss.item()})
+            if live is not None:
+                live.log_metric("dev/macro_f1_presence", f1)
+                live.next_step()
+            progress.set_postfix(dev_f1=round(f1, 4))
+            if f1 > best_f1 + 1e-4:
+                best_f1, best_step, bad_evals = f1, step, 0
+                best_state = {k: v.detach().cpu().clone() for k, v in unwrapped.state_dict().items()}
+            else:
+                bad_evals += 1
+                if bad_evals >= cfg.patience:
+                    stop_reason = f"early stopping: no dev gain in {cfg.patience} evaluations"
+                    break
+        if (time.time() - started) / 60 > cfg.max_minutes:
+            stop_reason = f"time budget of {cfg.max_minutes} minutes"
+            break
+    progress.close()
+
+    final = accelerator.unwrap_model(model)
+    if best_state is not None:
+        final.load_state_dict(best_state)
+    preds = predict(final, dev_data, pad_id, desc="calibrate")
+    calibration = calibrate(
+        preds["severity"],
+        np.stack([d.sev_target for d in dev_data]),
+        np.stack([d.sev_mask for d in dev_data]),
+        cfg.recall_first,
+    )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(final.state_dict(), out_dir / "model.pt")
+    final.encoder.config.save_pretrained(out_dir / "encoder_config")
+    tokenizer.save_pretrained(out_dir / "tokenizer")
+    (out_dir / "calibration.json").write_text(calibration.model_dump_json(indent=2), encoding="utf-8")
+    summary = {
+        "steps": step,
+        "best_step": best_step,
+        "best_dev_macro_f1_presence": round(best_f1, 4),
+        "stop_reason": stop_reason,
+        "minutes": round((time.time() - started) / 60, 2),
+        "train_examples": len(train_data),
+        "dev_examples": len(dev_data),
+        "vocab_size": int(final.encoder.config.vocab_size),
+        "num_layers": int(final.encoder.config.num_hidden_layers),
+        "max_length": cfg.max_length,
+        "history": history,
+    }
+    (out_dir / "training.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fine-tune the text model (contract heads + auxiliary heads).")
+    parser.add_argument("--params", default="params.yaml", help="params file (section 'train_text')")
+    parser.add_argument("--base", default="models/pretrained", type=Path, help="pretrained stage output")
+    parser.add_argument("--data", default="data/prepared", type=Path, help="prepare stage output")
+    parser.add_argument("--out", default="models/text_torch", type=Path, help="trained model folder")
+    parser.add_argument("--no-live", action="store_true", help="do not record the run with dvclive")
+    args = parser.parse_args(argv)
+    cfg = load_section(args.params, "train_text", TrainTextConfig)
+    if args.no_live:
+        summary = train(cfg, args.base, args.data, args.out)
+    else:
+        from dvclive import Live
+
+        with Live(dir="dvclive/train_text", save_dvc_exp=True, dvcyaml=None) as live:
+            summary = train(cfg, args.base, args.data, args.out, live)
+            live.summary.update({k: v for k, v in summary.items() if k != "history"})
+    print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The model manifest: what an exported model folder holds and how to trust it.
+
+Export writes `manifest.json` beside the ONNX files; serving refuses a folder
+whose files do not match their checksums, whose format version it does not
+know, or whose text normalisation differs from the one serving runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from vicas.taxonomy import CATEGORIES
+
+MANIFEST_FORMAT = 1
+MANIFEST_NAME = "manifest.json"
+
+
+class ManifestError(ValueError):
+    """A model folder that must not be served; the message says why."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def normalizer_fingerprint() -> str:
+    """Hash of the normalisation code and table: training and serving must agree on it."""
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for p in (here / "normalize.py", here / "resources" / "teencode.tsv"):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class Manifest(BaseModel):
+    format: int = MANIFEST_FORMAT
+    name: str
+    version: str
+    kind: str = Field(description="'text' or 'image'")
+    created: str
+    base_model: str
+    files: dict[str, str] = Field(description="file name -> sha256")
+    default_onnx: str = Field(description="the ONNX file serving loads (int8 by default)")
+    categories: list[str]
+    native_heads: dict[str, int] = Field(default_factory=dict)
+    max_length: int = 128
+    special_ids: dict[str, int] = Field(description="bos, eos and pad token ids of the tokenizer")
+    normalizer: str = Field(description="normalizer_fingerprint() at export time")
+    calibration_file: str = "calibration.json"
+    tokenizer_file: str = "tokenizer.json"
+    parity: dict[str, float] = Field(default_factory=dict)
+    data_version: str = Field("", description="sha256 (16 hex) of the prepared train and dev files it learned from")
+    policy_version: str = Field("", description="the policy the thresholds were evaluated with")
+    training: dict[str, object] = Field(default_factory=dict)
+
+    def write(self, folder: Path) -> None:
+        (folder / MANIFEST_NAME).write_text(self.model_dump_json(indent=2), encoding="utf-8")
+
+
+def load_manifest(folder: Path, *, check_files: bool = True) -> Manifest:
+    """Read and verify a model folder's manifest; raises ManifestError on any mismatch."""
+    path = folder / MANIFEST_NAME
+    if not path.exists():
+        raise ManifestError(
+            f"no {MANIFEST_NAME} in {folder}: export a model first (`dvc repro export_text`) or point "
+            "VICAS_MODEL_DIR at an exported model folder"
+        )
+    try:
+        manifest = Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ManifestError(f"{path} is not a valid manifest: {e}") from e
+    if manifest.format != MANIFEST_FORMAT:
+        raise ManifestError(f"{path}: manifest format {manifest.format}, this code reads {MANIFEST_FORMAT}")
+    if manifest.categories != list(CATEGORIES):
+        raise ManifestError(f"{path}: the model's categories {manifest.categories} differ from the contract's")
+    if manifest.normalizer != normalizer_fingerprint():
+        raise ManifestError(
+            f"{path}: the model was trained with text normalisation {manifest.normalizer}, this code runs "
+            f"{normalizer_fingerprint()}; retrain and export (`dvc repro`) so training and serving agree"
+        )
+    if check_files:
+        for name, digest in manifest.files.items():
+            f = folder / name
+            if not f.exists():
+                raise ManifestError(f"{folder}: {name} listed in the manifest is missing")
+            actual = sha256_file(f)
+            if actual != digest:
+                raise ManifestError(f"{folder}: checksum mismatch for {name} (manifest {digest[:12]}, file {actual[:12]})")
+    return manifest
