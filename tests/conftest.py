@@ -121,3 +121,11 @@ def params_file(tmp_path: Path, source_dir: Path, own_dir: Path) -> Path:
     p = tmp_path / "params.yaml"
     p.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     return p
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory):
+    """ingest -> prepare -> train -> baseline -> export on invented data with a tiny encoder (seconds)."""
+    from tests.tiny_model import build_tiny_pipeline
+
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny"))

@@ -33,8 +33,11 @@ class Baseline:
     def __init__(self, cfg: BaselineConfig) -> None:
         self.cfg = cfg
         self.vectorizer = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(cfg.ngram_min, cfg.ngram_max), max_features=cfg.max_features,
-            sublinear_tf=True, min_df=2,
+            analyzer="char_wb",
+            ngram_range=(cfg.ngram_min, cfg.ngram_max),
+            max_features=cfg.max_features,
+            sublinear_tf=True,
+            min_df=2,
         )
         self.severity_models: dict[tuple[int, int], LogisticRegression | float] = {}
         self.native_models: dict[str, LogisticRegression | None] = {}

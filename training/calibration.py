@@ -55,7 +55,9 @@ def calibrate(logits: np.ndarray, t: np.ndarray, m: np.ndarray, recall_first: li
             beta = 2.0 if cat in recall_first else 1.0
             temps[cat].append(round(temp, 4))
             thresholds[cat].append(best_threshold(p, y, beta) if k == 0 else 0.5)
-    rule = ("temperature per category and severity threshold fitted on dev by log-loss; presence threshold "
-            f"maximises F1 on dev (F2 for {', '.join(recall_first)}: missing them costs more); "
-            "higher severities use 0.5 on calibrated probabilities")
+    rule = (
+        "temperature per category and severity threshold fitted on dev by log-loss; presence threshold "
+        f"maximises F1 on dev (F2 for {', '.join(recall_first)}: missing them costs more); "
+        "higher severities use 0.5 on calibrated probabilities"
+    )
     return Calibration(temperatures=temps, thresholds=thresholds, evidence_threshold=0.5, rule=rule)

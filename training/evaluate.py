@@ -74,8 +74,11 @@ def contract_metrics(probs: np.ndarray, rows: list[dict[str, Any]], calibration:
     pred_sev = severities(probs, calibration)
     pred = np.array([[int(s[c] > 0) for c in CATEGORIES] for s in pred_sev])
     out: dict[str, Any] = {"categories": presence_metrics(pred, targets[..., 0], masks[..., 0])}
-    full = [i for i, r in enumerate(rows) if len(r["labels"]) == len(CATEGORIES)
-            and all(lo == hi for lo, hi in r["labels"].values())]
+    full = [
+        i
+        for i, r in enumerate(rows)
+        if len(r["labels"]) == len(CATEGORIES) and all(lo == hi for lo, hi in r["labels"].values())
+    ]
     if full:
         true_sev = [{c: rows[i]["labels"][c][0] for c in CATEGORIES} for i in full]
         out["band"] = band_metrics([pred_sev[i] for i in full], true_sev, load_policy())
@@ -164,13 +167,20 @@ def evaluate(cfg: EvaluateConfig, model_dir: Path, baseline_path: Path, data: Pa
     # ViHOS span F1 (paper definition) from the model's token evidence
     vihos = [x for x in dev if x["source"] == "vihos"]
     if vihos:
-        pred_chars = engine.evidence_characters([x["text"] for x in vihos], list(VIHOS_CATEGORIES),
-                                                engine.calibration.evidence_threshold)
+        pred_chars = engine.evidence_characters(
+            [x["text"] for x in vihos], list(VIHOS_CATEGORIES), engine.calibration.evidence_threshold
+        )
         gold = [{i for s, e in (x["spans"] or []) for i in range(s, e)} for x in vihos]
         results["model"]["benchmarks"]["vihos_span_f1"] = span_f1(pred_chars, gold)
         results["baseline"]["benchmarks"]["vihos_span_f1"] = None  # a bag of n-grams gives no spans
-    return {"results": results, "plots": plots, "model_version": engine.version,
-            "dev_rows": len(dev), "test_rows": len(test), "robustness_rows": len(robust_rows)}
+    return {
+        "results": results,
+        "plots": plots,
+        "model_version": engine.version,
+        "dev_rows": len(dev),
+        "test_rows": len(test),
+        "robustness_rows": len(robust_rows),
+    }
 
 
 def write_plots(out: dict[str, Any], folder: Path) -> None:
@@ -200,13 +210,19 @@ def write_plots(out: dict[str, Any], folder: Path) -> None:
     plt.close(fig)
 
     per_cat = out["results"]
-    cats = [c for c in CATEGORIES if c in per_cat["model"]["own_test"]["categories"]] if "own_test" in per_cat[
-        "model"] else []
+    cats = (
+        [c for c in CATEGORIES if c in per_cat["model"]["own_test"]["categories"]]
+        if "own_test" in per_cat["model"]
+        else []
+    )
     if cats:
         f1m = [per_cat["model"]["own_test"]["categories"][c]["f1"] for c in cats]
         f1b = [per_cat["baseline"]["own_test"]["categories"].get(c, {}).get("f1", 0) for c in cats]
-        rows = [{"category": c, "system": s, "f1": v} for c, a, b in zip(cats, f1m, f1b, strict=True)
-                for s, v in (("model", a), ("baseline", b))]
+        rows = [
+            {"category": c, "system": s, "f1": v}
+            for c, a, b in zip(cats, f1m, f1b, strict=True)
+            for s, v in (("model", a), ("baseline", b))
+        ]
         (folder / "f1_by_category.json").write_text(json.dumps(rows, indent=1))
         fig, ax = plt.subplots(figsize=(12, 4))
         x = np.arange(len(cats))
@@ -222,8 +238,12 @@ def write_plots(out: dict[str, Any], folder: Path) -> None:
     conf = out["plots"].get("band_confusion")
     if conf:
         bands = [b.value for b in BAND_ORDER]
-        rows = [{"actual": bands[i], "predicted": bands[j], "count": conf[i][j]}
-                for i in range(len(bands)) for j in range(len(bands)) for _ in range(1)]
+        rows = [
+            {"actual": bands[i], "predicted": bands[j], "count": conf[i][j]}
+            for i in range(len(bands))
+            for j in range(len(bands))
+            for _ in range(1)
+        ]
         (folder / "band_confusion.json").write_text(json.dumps(rows, indent=1))
         fig, ax = plt.subplots(figsize=(5, 4.5))
         ax.imshow(np.array(conf), cmap="Blues")
@@ -285,4 +305,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -15,6 +15,7 @@ import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ class ExportParityError(RuntimeError):
     """The exported model does not reproduce the trained one within tolerance."""
 
 
-def load_trained(folder: Path) -> tuple[HarmClassifier, AutoTokenizer]:
+def load_trained(folder: Path) -> tuple[HarmClassifier, Any]:
     config = AutoConfig.from_pretrained(folder / "encoder_config")
     # eager attention traces into a graph that keeps dynamic batch and sequence shapes
     encoder = AutoModel.from_config(config, add_pooling_layer=False, attn_implementation="eager")
@@ -68,8 +69,9 @@ def export_onnx(model: HarmClassifier, path: Path, opset: int) -> None:
     )
 
 
-def parity_report(model: HarmClassifier, fp32: TextEngine, batches: list[dict[str, torch.Tensor]],
-                  calibration: Calibration) -> float:
+def parity_report(
+    model: HarmClassifier, fp32: TextEngine, batches: list[dict[str, torch.Tensor]], calibration: Calibration
+) -> float:
     """Max difference of calibrated probabilities, PyTorch vs ONNX fp32."""
     worst = 0.0
     for b in batches:
@@ -100,7 +102,9 @@ def f1_rows(dev: list[dict[str, object]], n: int, seed: int) -> list[dict[str, o
     own = [r for r in dev if r["source"] == "own"]
     rest = [r for r in dev if r["source"] != "own"]
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(rest), size=min(len(rest), max(0, n - len(own))), replace=False) if rest else []
+    pick: list[int] = (
+        rng.choice(len(rest), size=min(len(rest), max(0, n - len(own))), replace=False).tolist() if rest else []
+    )
     return own + [rest[i] for i in sorted(pick)]
 
 
@@ -163,8 +167,10 @@ def export(cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_mod
     if diff > cfg.fp32_tolerance:
         problems.append(f"ONNX fp32 differs from PyTorch by {diff:.6f} (tolerance {cfg.fp32_tolerance})")
     if report["int8_macro_f1_drop_points"] > cfg.int8_max_f1_drop:
-        problems.append(f"int8 loses {report['int8_macro_f1_drop_points']} macro-F1 points on dev "
-                        f"(at most {cfg.int8_max_f1_drop}); set export_text.serve_int8: false or retrain")
+        problems.append(
+            f"int8 loses {report['int8_macro_f1_drop_points']} macro-F1 points on dev "
+            f"(at most {cfg.int8_max_f1_drop}); set export_text.serve_int8: false or retrain"
+        )
     if problems:
         raise ExportParityError("export parity check failed: " + "; ".join(problems))
     final = manifest(report)

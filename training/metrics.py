@@ -22,8 +22,13 @@ def presence_metrics(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> 
         if keep.sum() == 0 or y.sum() == 0:
             continue
         pr, rc, f1, _ = precision_recall_fscore_support(y, p, average="binary", zero_division=0)
-        out[cat] = {"precision": round(float(pr), 4), "recall": round(float(rc), 4), "f1": round(float(f1), 4),
-                    "support": int(y.sum()), "n": int(keep.sum())}
+        out[cat] = {
+            "precision": round(float(pr), 4),
+            "recall": round(float(rc), 4),
+            "f1": round(float(f1), 4),
+            "support": int(y.sum()),
+            "n": int(keep.sum()),
+        }
         f1s.append(f1)
     out["macro"] = {"f1": round(float(np.mean(f1s)), 4) if f1s else 0.0, "categories": len(f1s)}
     return out

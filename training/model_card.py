@@ -68,33 +68,61 @@ def text_model_card(out: dict[str, Any], model_dir: Path) -> str:
     bt = res["baseline"].get("own_test", {}).get("categories", {})
     for c in CATEGORIES:
         if c in mt:
-            lines.append(f"| {c} | {_pct(mt[c]['precision'])} | {_pct(mt[c]['recall'])} | {_pct(mt[c]['f1'])} | "
-                         f"{_pct(bt.get(c, {}).get('f1'))} | {mt[c]['support']} |")
+            lines.append(
+                f"| {c} | {_pct(mt[c]['precision'])} | {_pct(mt[c]['recall'])} | {_pct(mt[c]['f1'])} | "
+                f"{_pct(bt.get(c, {}).get('f1'))} | {mt[c]['support']} |"
+            )
     if mt:
         lines.append(f"| **macro** | | | **{_pct(mt['macro']['f1'])}** | {_pct(bt.get('macro', {}).get('f1'))} | |")
     band_m = res["model"].get("own_test", {}).get("band", {})
     band_b = res["baseline"].get("own_test", {}).get("band", {})
     if band_m:
-        lines += ["", "Bands on the own test split:", "", "| | exact | within one | under-rated | over-rated |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Bands on the own test split:",
+            "",
+            "| | exact | within one | under-rated | over-rated |",
+            "|---|---|---|---|---|",
+        ]
         for name, b in (("model", band_m), ("baseline", band_b)):
-            lines.append(f"| {name} | {_pct(b.get('exact'))} | {_pct(b.get('within_one'))} | "
-                         f"{_pct(b.get('under_rating'))} | {_pct(b.get('over_rating'))} |")
-    lines += ["", "Macro-F1 of presence on all dev rows (masked where a source does not annotate a category), and "
-              "on robustness copies of dev (own dev + a sample of public dev):", "",
-              "| | dev | robustness: original | no diacritics | teencode + obfuscation |", "|---|---|---|---|---|"]
+            lines.append(
+                f"| {name} | {_pct(b.get('exact'))} | {_pct(b.get('within_one'))} | "
+                f"{_pct(b.get('under_rating'))} | {_pct(b.get('over_rating'))} |"
+            )
+    lines += [
+        "",
+        "Macro-F1 of presence on all dev rows (masked where a source does not annotate a category), and "
+        "on robustness copies of dev (own dev + a sample of public dev):",
+        "",
+        "| | dev | robustness: original | no diacritics | teencode + obfuscation |",
+        "|---|---|---|---|---|",
+    ]
     for s in ("model", "baseline"):
         r = res[s]
-        lines.append(f"| {s} | {_pct(r['dev']['categories']['macro']['f1'])} | "
-                     f"{_pct(r.get('robust_original', {}).get('categories', {}).get('macro', {}).get('f1'))} | "
-                     f"{_pct(r['robust_no_diacritics']['categories']['macro']['f1'])} | "
-                     f"{_pct(r['robust_obfuscated']['categories']['macro']['f1'])} |")
-    lines += ["", "## Public benchmarks (dev splits, native label spaces)", "",
-              "| benchmark | model | baseline | published (test) |", "|---|---|---|---|"]
+        lines.append(
+            f"| {s} | {_pct(r['dev']['categories']['macro']['f1'])} | "
+            f"{_pct(r.get('robust_original', {}).get('categories', {}).get('macro', {}).get('f1'))} | "
+            f"{_pct(r['robust_no_diacritics']['categories']['macro']['f1'])} | "
+            f"{_pct(r['robust_obfuscated']['categories']['macro']['f1'])} |"
+        )
+    lines += [
+        "",
+        "## Public benchmarks (dev splits, native label spaces)",
+        "",
+        "| benchmark | model | baseline | published (test) |",
+        "|---|---|---|---|",
+    ]
     for k, v in res["model"]["benchmarks"].items():
         lines.append(f"| {k} | {_pct(v)} | {_pct(res['baseline']['benchmarks'].get(k))} | {PUBLISHED.get(k, '')} |")
-    lines += ["", "## Calibration", "",
-              "Temperatures per category and severity threshold were fitted on dev; the rule for thresholds is "
-              "stored in `calibration.json`. Reliability plots: `reports/plots/reliability.png`.", "",
-              "## Files", "", "`models/text/`: " + ", ".join(f"`{f}`" for f in m.files) + ", `manifest.json`."]
+    lines += [
+        "",
+        "## Calibration",
+        "",
+        "Temperatures per category and severity threshold were fitted on dev; the rule for thresholds is "
+        "stored in `calibration.json`. Reliability plots: `reports/plots/reliability.png`.",
+        "",
+        "## Files",
+        "",
+        "`models/text/`: " + ", ".join(f"`{f}`" for f in m.files) + ", `manifest.json`.",
+    ]
     return "\n".join(lines) + "\n"

@@ -77,7 +77,7 @@ def read_e5_file(path: Path) -> E5File:
     blob = data[pos : pos + bloblen]
     pos += bloblen
     pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8", errors="replace") for i in range(n_pieces)]
-    n_norm, nm_bytes = struct.unpack_from("<iI", data, pos)
+    _n_norm, nm_bytes = struct.unpack_from("<iI", data, pos)
     pos += 8 + nm_bytes  # the normalisation map: NFKC covers it (checked by the parity test)
     (ntensors,) = struct.unpack_from("<i", data, pos)
     pos += 4
@@ -152,7 +152,9 @@ def build_tokenizer(pieces: list[str], scores: list[float], unk: int, bos: int, 
     return tok
 
 
-def fast_tokenizer(tok: Tokenizer, pieces: list[str], bos: int, eos: int, pad: int, unk: int) -> PreTrainedTokenizerFast:
+def fast_tokenizer(
+    tok: Tokenizer, pieces: list[str], bos: int, eos: int, pad: int, unk: int
+) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=pieces[bos],

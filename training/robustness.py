@@ -28,8 +28,11 @@ def obfuscate(text: str, rate: float = 0.35) -> str:
     rng = random.Random(zlib.crc32(text.encode("utf-8")))
     out = text
     for word, code in TEENCODE.items():
-        out = re.sub(rf"\b{re.escape(word)}\b", lambda m, c=code: c if rng.random() < 0.8 else m.group(0), out,
-                     flags=re.IGNORECASE)
+
+        def swap(m: re.Match[str], code: str = code) -> str:
+            return code if rng.random() < 0.8 else m.group(0)
+
+        out = re.sub(rf"\b{re.escape(word)}\b", swap, out, flags=re.IGNORECASE)
 
     def twist(m: re.Match[str]) -> str:
         w = m.group(0)

@@ -87,9 +87,7 @@ def char_evidence(row: dict[str, Any]) -> np.ndarray | None:
     return marks
 
 
-def encode_rows(
-    rows: list[dict[str, Any]], tokenizer: PreTrainedTokenizerFast, max_length: int
-) -> list[Encoded]:
+def encode_rows(rows: list[dict[str, Any]], tokenizer: PreTrainedTokenizerFast, max_length: int) -> list[Encoded]:
     texts = [r["norm"] for r in rows]
     enc = tokenizer(texts, truncation=True, max_length=max_length, return_offsets_mapping=True)
     out = []
@@ -102,9 +100,7 @@ def encode_rows(
                 if e > s and marks[s:e].max(initial=0.0) > 0:
                     tok_target[i] = 1.0
         native = {k: int(r["native"][v]) for k, v in NATIVE_KEYS.items() if v in r.get("native", {})}
-        out.append(
-            Encoded(ids, target, mask, tok_target, 1.0 if marks is not None else 0.0, native, r["source"])
-        )
+        out.append(Encoded(ids, target, mask, tok_target, 1.0 if marks is not None else 0.0, native, r["source"]))
     return out
 
 
@@ -129,7 +125,7 @@ def collate(items: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
         "token_target": tok_t,
         "token_mask": tok_m,
     }
-    for name, n in NATIVE_HEADS.items():
+    for name in NATIVE_HEADS:
         vals = [it.native.get(name, -1) for it in items]
         batch[f"native_{name}"] = torch.tensor(vals, dtype=torch.long)
     return batch
@@ -163,4 +159,3 @@ def sequential_batches(data: list[Encoded], batch_size: int) -> Iterator[tuple[l
     for s in range(0, len(order), batch_size):
         idx = order[s : s + batch_size]
         yield idx, [data[i] for i in idx]
-

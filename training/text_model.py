@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoModel, PreTrainedModel
 
 from vicas.taxonomy import CATEGORIES
 
@@ -52,7 +52,7 @@ class ModelOutput:
 
 
 class HarmClassifier(nn.Module):
-    def __init__(self, encoder: nn.Module, hidden: int, dropout: float = 0.1) -> None:
+    def __init__(self, encoder: PreTrainedModel, hidden: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from tqdm import tqdm
-from transformers import AutoTokenizer, PreTrainedTokenizerFast, get_linear_schedule_with_warmup
+from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from training.calibration import calibrate
 from training.config import TrainTextConfig, load_section
@@ -34,12 +34,12 @@ from vicas.taxonomy import CATEGORIES
 VIHOS_IDX = [CATEGORIES.index(c) for c in VIHOS_CATEGORIES]
 
 
-def compute_loss(out: ModelOutput, batch: dict[str, torch.Tensor], pos_weight: torch.Tensor,
-                 weights: dict[str, float]) -> tuple[torch.Tensor, dict[str, float]]:
+def compute_loss(
+    out: ModelOutput, batch: dict[str, torch.Tensor], pos_weight: torch.Tensor, weights: dict[str, float]
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Masked multi-task loss: severity thresholds, MIL on token evidence, ViHOS spans, native labels."""
     sev_mask = batch["sev_mask"]
-    sev = F.binary_cross_entropy_with_logits(out.severity, batch["sev_target"], pos_weight=pos_weight,
-                                             reduction="none")
+    sev = F.binary_cross_entropy_with_logits(out.severity, batch["sev_target"], pos_weight=pos_weight, reduction="none")
     sev_loss = (sev * sev_mask).sum() / sev_mask.sum().clamp(min=1.0)
 
     # multiple-instance: a category is present iff one of its tokens is evidence for it
@@ -69,10 +69,18 @@ def compute_loss(out: ModelOutput, batch: dict[str, torch.Tensor], pos_weight: t
         n_heads += 1
     if n_heads:
         nat_loss = nat_loss / n_heads
-    total = (weights["severity"] * sev_loss + weights["mil"] * mil_loss + weights["evidence"] * tok_loss
-             + weights["native"] * nat_loss)
-    parts = {"severity": sev_loss.item(), "mil": mil_loss.item(), "evidence": tok_loss.item(),
-             "native": nat_loss.item()}
+    total = (
+        weights["severity"] * sev_loss
+        + weights["mil"] * mil_loss
+        + weights["evidence"] * tok_loss
+        + weights["native"] * nat_loss
+    )
+    parts = {
+        "severity": sev_loss.item(),
+        "mil": mil_loss.item(),
+        "evidence": tok_loss.item(),
+        "native": nat_loss.item(),
+    }
     return total, parts
 
 
@@ -86,8 +94,9 @@ def positive_weights(data: list[Encoded], cap: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: HarmClassifier, data: list[Encoded], pad_id: int, batch_size: int = 64,
-            desc: str = "predict") -> dict[str, Any]:
+def predict(
+    model: HarmClassifier, data: list[Encoded], pad_id: int, batch_size: int = 64, desc: str = "predict"
+) -> dict[str, Any]:
     """Severity logits (N, C, 3), native logits (N, K) and per-item token logits (list of (T, C))."""
     model.eval()
     n = len(data)
@@ -129,11 +138,13 @@ def early_stopping_subset(dev: list[Encoded], rows: int, seed: int) -> list[Enco
     rest = [d for d in dev if d.source not in ("own", "reviewed")]
     rng = np.random.default_rng(seed)
     k = max(0, min(len(rest), rows - len(own)))
-    picked = rng.choice(len(rest), size=k, replace=False) if k else []
+    picked: list[int] = rng.choice(len(rest), size=k, replace=False).tolist() if k else []
     return own + [rest[i] for i in sorted(picked)]
 
 
-def train(cfg: TrainTextConfig, base_dir: Path, prepared: Path, out_dir: Path, live: Any | None = None) -> dict[str, Any]:
+def train(
+    cfg: TrainTextConfig, base_dir: Path, prepared: Path, out_dir: Path, live: Any | None = None
+) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.set_num_threads(cfg.threads) if cfg.threads else None
@@ -142,7 +153,7 @@ def train(cfg: TrainTextConfig, base_dir: Path, prepared: Path, out_dir: Path, l
 
     train_rows = load_rows(prepared / "train.jsonl", cfg.limit_train)
     dev_rows = load_rows(prepared / "dev.jsonl", cfg.limit_dev)
-    tokenizer: PreTrainedTokenizerFast = AutoTokenizer.from_pretrained(base_dir)
+    tokenizer: Any = AutoTokenizer.from_pretrained(base_dir)
     model = HarmClassifier.from_base(str(base_dir), num_layers=cfg.num_layers, dropout=cfg.dropout)
     if cfg.trim_vocab:
         texts = [r["norm"] for r in train_rows + dev_rows]

@@ -55,7 +55,9 @@ def trim_vocabulary(
         model_max_length=tokenizer.model_max_length,
     )
     emb = encoder.get_input_embeddings()
-    new_emb = torch.nn.Embedding(len(keep), emb.weight.shape[1], padding_idx=remap.get(int(tokenizer.pad_token_id)))
+    new_emb = torch.nn.Embedding(
+        len(keep), int(emb.weight.shape[1]), padding_idx=remap.get(int(tokenizer.pad_token_id))
+    )
     with torch.no_grad():
         new_emb.weight.copy_(emb.weight[torch.tensor(keep)])
     encoder.set_input_embeddings(new_emb)

@@ -161,13 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "classify",
         help="classify JSONL lines {id, text[, audience_age]} with the exported model",
-        description="Reads JSONL lines {\"id\": ..., \"text\": ...} and writes one result line per input: "
+        description='Reads JSONL lines {"id": ..., "text": ...} and writes one result line per input: '
         "id, band, categories (score, severity), evidence spans, actions, reasons, model and policy versions. "
         "A bad line gets an output line with its 'error' and the run goes on.",
     )
     p.add_argument("--input", type=Path, required=True, help="input JSONL ('-' for stdin)")
     p.add_argument("--output", type=Path, required=True, help="output JSONL ('-' for stdout)")
-    p.add_argument("--model", type=Path, default=None, help="exported model folder (default: $VICAS_MODEL_DIR or models/text)")
+    p.add_argument(
+        "--model", type=Path, default=None, help="exported model folder (default: $VICAS_MODEL_DIR or models/text)"
+    )
     p.add_argument("--policy", type=Path, default=None, help="policy YAML (default: the packaged one)")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_cmd_classify)
@@ -184,6 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, default=None, help="exported model folder")
     p.set_defaults(func=_cmd_benchmark)
 
+    # Other packages of the distribution (serving) add their commands through an entry point, so the
+    # contract package never imports them.
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="vicas.commands"):
+        try:
+            ep.load()(sub)
+        except ImportError:  # that part's extra is not installed
+            continue
+
     p = sub.add_parser("normalize", help="show the normalised and diacritics-free views of texts (args or stdin)")
     p.add_argument("text", nargs="*")
     p.set_defaults(func=_cmd_normalize)
@@ -195,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (PolicyError, ValueError, FileNotFoundError) as e:
+    except (PolicyError, ValueError, FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -58,8 +58,9 @@ def _native_probs(logits: np.ndarray, heads: dict[str, int]) -> dict[str, list[f
 class TextEngine:
     """Loads an exported text model folder (verified through its manifest) and classifies texts."""
 
-    def __init__(self, folder: str | Path, onnx_file: str | None = None, threads: int | None = None,
-                 check_files: bool = True) -> None:
+    def __init__(
+        self, folder: str | Path, onnx_file: str | None = None, threads: int | None = None, check_files: bool = True
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -92,7 +93,7 @@ class TextEngine:
             starts = [0]
         else:
             step = body - self.stride
-            starts = list(range(0, len(ids) - body, step)) + [len(ids) - body]
+            starts = [*list(range(0, len(ids) - body, step)), len(ids) - body]
         out = []
         for s in starts:
             w_ids = [self.bos, *ids[s : s + body], self.eos]
@@ -117,7 +118,7 @@ class TextEngine:
         encs = self.tokenizer.encode_batch([n.text for n in norms], add_special_tokens=False)
         windows: list[tuple[int, list[int], list[tuple[int, int]]]] = []
         for i, enc in enumerate(encs):
-            for w_ids, w_off in self._windows(list(enc.ids), [tuple(o) for o in enc.offsets]):
+            for w_ids, w_off in self._windows(list(enc.ids), [(int(o[0]), int(o[1])) for o in enc.offsets]):
                 windows.append((i, w_ids, w_off))
         order = sorted(range(len(windows)), key=lambda j: len(windows[j][1]))
         sev_logits = np.zeros((len(windows), len(CATEGORIES), 3), dtype=np.float32)
@@ -143,8 +144,9 @@ class TextEngine:
             js = raw.by_text.get(i, [])
             if not js:  # empty text: nothing to read
                 zero = np.zeros((len(CATEGORIES), 3), dtype=np.float32)
-                results.append(TextPrediction(norm, dict.fromkeys(CATEGORIES, 0), dict.fromkeys(CATEGORIES, 0.0),
-                                              zero, [], {}, 0))
+                results.append(
+                    TextPrediction(norm, dict.fromkeys(CATEGORIES, 0), dict.fromkeys(CATEGORIES, 0.0), zero, [], {}, 0)
+                )
                 continue
             p = probs[js].max(axis=0)
             sev = severities(p[None], self.calibration)[0]
@@ -154,7 +156,9 @@ class TextEngine:
                 flagged = [c for c in CATEGORIES if sev[c] > 0]
                 for j in js:
                     tp = sigmoid(raw.tok_logits[j])
-                    evidence += evidence_spans(tp, raw.windows[j][2], norm, flagged, self.calibration.evidence_threshold)
+                    evidence += evidence_spans(
+                        tp, raw.windows[j][2], norm, flagged, self.calibration.evidence_threshold
+                    )
                 evidence = _dedupe(evidence)
             native = _native_probs(raw.nat_logits[js].mean(axis=0), self.manifest.native_heads)
             results.append(TextPrediction(norm, sev, scores, p, evidence, native, len(js)))

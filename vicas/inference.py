@@ -39,13 +39,13 @@ class Calibration(BaseModel):
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -30, 30))))
 
 
 def severity_probabilities(logits: np.ndarray, calibration: Calibration) -> np.ndarray:
     """(B, C, 3) cumulative logits -> calibrated P(severity >= k), made monotone in k."""
     probs = sigmoid(logits / calibration.temperature_array()[None])
-    return np.minimum.accumulate(probs, axis=-1)
+    return np.asarray(np.minimum.accumulate(probs, axis=-1), dtype=np.float32)
 
 
 def snap_severity(category: str, severity: int) -> int:

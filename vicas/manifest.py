@@ -92,5 +92,7 @@ def load_manifest(folder: Path, *, check_files: bool = True) -> Manifest:
                 raise ManifestError(f"{folder}: {name} listed in the manifest is missing")
             actual = sha256_file(f)
             if actual != digest:
-                raise ManifestError(f"{folder}: checksum mismatch for {name} (manifest {digest[:12]}, file {actual[:12]})")
+                raise ManifestError(
+                    f"{folder}: checksum mismatch for {name} (manifest {digest[:12]}, file {actual[:12]})"
+                )
     return manifest

@@ -34,13 +34,19 @@ class ClassificationResult(BaseModel):
     policy_version: str
 
 
-def build_result(pred: TextPrediction, policy: Policy, model_version: str,
-                 audience_age: int | None = None) -> ClassificationResult:
+def build_result(
+    pred: TextPrediction, policy: Policy, model_version: str, audience_age: int | None = None
+) -> ClassificationResult:
     decision: Decision = decide(pred.severities, policy, audience_age=audience_age)
     redact = set(c for c, sev in policy.redact.items() if pred.severities.get(c, 0) >= sev)
     evidence = [
-        EvidenceSpan(category=e.category, start=e.start, end=e.end,
-                     text="[redacted]" if e.category in redact else e.text, score=e.score)
+        EvidenceSpan(
+            category=e.category,
+            start=e.start,
+            end=e.end,
+            text="[redacted]" if e.category in redact else e.text,
+            score=e.score,
+        )
         for e in pred.evidence
     ]
     return ClassificationResult(

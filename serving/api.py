@@ -1,0 +1,411 @@
+"""The FastAPI application: /v1 classification, verdicts, taxonomy, health, Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import text as sql_text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.batcher import MicroBatcher, content_hash
+from serving.config import Settings
+from serving.db import make_engine, migrate
+from serving.html import visible_text
+from serving.keys import Partner, RateLimiter, count_usage, verify_key
+from serving.store import FlaggedItem, FlagStore, domain_of, lookup_verdict, record_verdict
+from vicas.engine import TextEngine, TextPrediction
+from vicas.policy import load_policy
+from vicas.redact import redact_text
+from vicas.result import ClassificationResult, build_result
+from vicas.taxonomy import ALLOWED_SEVERITIES, BAND_ORDER, CATEGORIES, CATEGORY_DESCRIPTIONS, Band
+
+log = logging.getLogger("vicas.api")
+
+
+class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(None, description="plain text to classify")
+    html: str | None = Field(None, description="an HTML page; only its visible text is classified")
+    url: str | None = Field(None, max_length=4096, description="where the content was seen (never fetched)")
+    audience_age: int | None = Field(None, ge=0, le=150, description="viewer age for the block decision")
+
+    @model_validator(mode="after")
+    def _one_content(self) -> ClassifyRequest:
+        if (self.text is None) == (self.html is None):
+            raise ValueError("give exactly one of 'text' or 'html'")
+        content = self.text if self.text is not None else self.html
+        if not content or not content.strip():
+            raise ValueError("the content is empty or only whitespace")
+        return self
+
+
+class ClassifyResponse(ClassificationResult):
+    request_id: str
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[ClassifyRequest] = Field(min_length=1)
+
+
+class BatchResponse(BaseModel):
+    request_id: str
+    results: list[ClassifyResponse]
+
+
+class VerdictResponse(BaseModel):
+    url: str
+    domain: str
+    band: Band
+    source: str = Field(description="'reviewed' (a reviewer decided) or 'model'")
+    model_version: str | None
+    policy_version: str | None
+    updated_at: str
+
+
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model_dir: str
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("vicas_requests_total", "HTTP requests", ["route", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "vicas_request_seconds",
+            "request latency",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+        )
+        self.items = Counter("vicas_items_classified_total", "items classified", registry=self.registry)
+        self.bands = Counter("vicas_items_by_band_total", "items by band", ["band"], registry=self.registry)
+        self.flagged = Counter("vicas_flagged_items_total", "flagged items", ["outcome"], registry=self.registry)
+        self.spooled = Gauge("vicas_spooled_items", "flagged items waiting in the spool", registry=self.registry)
+        self.rate_limited = Counter("vicas_rate_limited_total", "429 answers", registry=self.registry)
+
+
+class BodyLimit:
+    """Answer 413 to bodies over the limit, whether or not Content-Length is declared."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        body = b'{"detail":"request body too large"}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None, engine: TextEngine | None = None) -> FastAPI:
+    """Build the app. `engine` lets tests inject a model; otherwise settings.model_dir is loaded at start."""
+    settings = settings or Settings()
+    policy = load_policy(settings.policy_path)
+    metrics = Metrics()
+    limiter = RateLimiter()
+    db = make_engine(settings.database_url)
+    store = FlagStore(db, settings.spool_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            migrate(settings.database_url)
+        except Exception as e:
+            log.error("database migration failed, flagged items will be spooled: %s", e)
+        text_engine = engine or TextEngine(settings.model_dir, threads=settings.ort_threads)
+        batcher = MicroBatcher(text_engine, settings.max_batch_size, settings.batch_wait_ms, settings.cache_items)
+        await batcher.start()
+        app.state.batcher = batcher
+        flusher = asyncio.create_task(_flush_loop(store, metrics))
+        yield
+        flusher.cancel()
+        await batcher.stop()
+        db.dispose()
+
+    app = FastAPI(
+        title="vicas classification API",
+        version="1",
+        description="Age bands and harm categories for Vietnamese web content. Partners authenticate with "
+        "`Authorization: Bearer KEY` (created by `vicas keys create`).",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - start)
+        return response
+
+    def partner_for(scope: str, cost: int = 1) -> Callable[..., Partner | None]:
+        def dependency(authorization: Annotated[str | None, Header()] = None) -> Partner | None:
+            if not settings.require_api_key:
+                return None
+            if not authorization or not authorization.startswith("Bearer "):
+                raise HTTPException(
+                    401, "send your API key as 'Authorization: Bearer KEY'", headers={"WWW-Authenticate": "Bearer"}
+                )
+            try:
+                partner = verify_key(db, authorization.removeprefix("Bearer ").strip())
+            except Exception as e:
+                raise HTTPException(
+                    503, "the key store is unreachable; retry shortly", headers={"Retry-After": "5"}
+                ) from e
+            if partner is None:
+                raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+            if scope not in partner.scopes:
+                raise HTTPException(403, f"this key lacks the '{scope}' scope")
+            wait = limiter.acquire(partner, cost)
+            if wait > 0:
+                metrics.rate_limited.inc()
+                raise HTTPException(
+                    429,
+                    f"rate limit of {partner.rate_limit_per_minute} items per minute reached",
+                    headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+                )
+            return partner
+
+        return dependency
+
+    classify_key = Depends(partner_for("classify"))
+    verdicts_key = Depends(partner_for("verdicts"))
+    admin_key = Depends(partner_for("admin"))
+
+    async def classify_items(
+        items: list[ClassifyRequest], partner: Partner | None, request_id: str, batcher: MicroBatcher
+    ) -> list[ClassifyResponse]:
+        texts = []
+        for it in items:
+            text = it.text if it.text is not None else visible_text(it.html or "")
+            if len(text) > settings.max_text_chars:
+                raise HTTPException(413, f"an item has {len(text)} characters; the limit is {settings.max_text_chars}")
+            if not text.strip():
+                raise HTTPException(422, "the HTML has no visible text")
+            texts.append(text)
+        preds = await batcher.classify(texts)
+        version = batcher.version
+        results, flagged = [], []
+        for i, (it, text, pred) in enumerate(zip(items, texts, preds, strict=True)):
+            res = build_result(pred, policy, version, it.audience_age)
+            results.append(ClassifyResponse(request_id=request_id, **res.model_dump()))
+            metrics.bands.labels(res.band.value).inc()
+            if res.band >= settings.flag_band or res.band is Band.C:
+                flagged.append(_flagged_item(f"{request_id}:{i}", text, it.url, partner, pred, res))
+            if it.url:
+                await asyncio.to_thread(
+                    _safe_verdict, db, it.url, res.band.value, "model", content_hash(text), version, res.policy_version
+                )
+        metrics.items.inc(len(items))
+        if flagged:
+            outcome = await asyncio.to_thread(store.save, flagged)
+            metrics.flagged.labels(outcome).inc(len(flagged))
+        if partner is not None:
+            await asyncio.to_thread(_safe_usage, db, partner.id, len(items))
+        return results
+
+    @app.post("/v1/classify", response_model=ClassifyResponse, tags=["classify"])
+    async def classify(
+        body: ClassifyRequest, request: Request, partner: Partner | None = classify_key
+    ) -> ClassifyResponse:
+        """Classify one text or HTML page: band, categories with evidence, actions, reasons, support."""
+        return (await classify_items([body], partner, uuid.uuid4().hex, request.app.state.batcher))[0]
+
+    @app.post("/v1/classify/batch", response_model=BatchResponse, tags=["classify"])
+    async def classify_batch(
+        body: BatchRequest, request: Request, partner: Partner | None = classify_key
+    ) -> BatchResponse:
+        """Classify up to `VICAS_MAX_BATCH_ITEMS` items in one call."""
+        if len(body.items) > settings.max_batch_items:
+            raise HTTPException(413, f"{len(body.items)} items; the batch limit is {settings.max_batch_items}")
+        if partner is not None and len(body.items) > 1:
+            wait = limiter.acquire(partner, len(body.items) - 1)
+            if wait > 0:
+                metrics.rate_limited.inc()
+                raise HTTPException(429, "rate limit reached", headers={"Retry-After": str(max(1, int(wait + 1)))})
+        rid = uuid.uuid4().hex
+        return BatchResponse(
+            request_id=rid, results=await classify_items(body.items, partner, rid, request.app.state.batcher)
+        )
+
+    @app.get(
+        "/v1/verdicts",
+        response_model=VerdictResponse,
+        tags=["verdicts"],
+        responses={404: {"description": "no verdict for that URL or domain"}},
+    )
+    async def get_verdict(
+        url: Annotated[str | None, Query(max_length=4096)] = None,
+        domain: Annotated[str | None, Query(max_length=255)] = None,
+        partner: Partner | None = verdicts_key,
+    ) -> VerdictResponse:
+        """The latest verdict on a URL or a domain; reviewed verdicts take precedence over the model's."""
+        if (url is None) == (domain is None):
+            raise HTTPException(422, "give exactly one of 'url' or 'domain'")
+        found = await asyncio.to_thread(lookup_verdict, db, url, domain)
+        if found is None:
+            raise HTTPException(404, "no verdict recorded for that URL or domain")
+        return VerdictResponse(**{k: found[k] for k in VerdictResponse.model_fields})
+
+    @app.get("/v1/taxonomy", tags=["contract"])
+    async def taxonomy() -> dict[str, Any]:
+        """Bands, categories, allowed severities and the policy's bands."""
+        return {
+            "bands": [b.value for b in BAND_ORDER],
+            "categories": {
+                c: {
+                    "description": CATEGORY_DESCRIPTIONS[c],
+                    "severities": sorted(ALLOWED_SEVERITIES[c]),
+                    "bands": {str(s): policy.bands[c][s].value for s in (1, 2, 3)},
+                }
+                for c in CATEGORIES
+            },
+            "policy_version": policy.version,
+        }
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(request: Request) -> JSONResponse:
+        batcher: MicroBatcher | None = getattr(request.app.state, "batcher", None)
+        db_ok = await asyncio.to_thread(_db_ok, db)
+        body = {
+            "model": batcher.version if batcher else None,
+            "database": "ok" if db_ok else "unreachable",
+            "spooled": store.spooled_count(),
+        }
+        return JSONResponse(body, status_code=200 if batcher else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def prometheus() -> Response:
+        metrics.spooled.set(store.spooled_count())
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/admin/reload", tags=["operations"])
+    async def reload(body: ReloadRequest, request: Request, _: Partner | None = admin_key) -> dict[str, str]:
+        """Load a new exported model and switch to it atomically; a bad artefact is refused (409)."""
+        batcher: MicroBatcher = request.app.state.batcher
+        old = batcher.version
+        try:
+            new = await batcher.swap(Path(body.model_dir), settings.ort_threads)
+        except Exception as e:
+            raise HTTPException(409, f"model refused, still serving {old}: {e}") from e
+        return {"previous": old, "serving": new}
+
+    app.state.store = store
+    app.state.db = db
+    app.state.settings = settings
+    return app
+
+
+def _flagged_item(
+    key: str, text: str, url: str | None, partner: Partner | None, pred: TextPrediction, res: ClassificationResult
+) -> FlaggedItem:
+    redact = {"personal_data"}
+    return FlaggedItem(
+        item_key=key,
+        content_hash=content_hash(text),
+        partner=partner.name if partner else None,
+        url=url,
+        domain=domain_of(url),
+        band=res.band.value,
+        categories={c: v.model_dump() for c, v in res.categories.items() if v.severity > 0 or v.score >= 0.2},
+        evidence=[e.model_dump() for e in res.evidence],
+        text=redact_text(text, pred.evidence, redact),
+        model_version=res.model_version,
+        policy_version=res.policy_version,
+        created_at=datetime.now(UTC).isoformat(),
+    )
+
+
+def _db_ok(db: Any) -> bool:
+    try:
+        with db.connect() as conn:
+            conn.execute(sql_text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def _safe_verdict(db: Any, *args: Any) -> None:
+    try:
+        record_verdict(db, *args)
+    except Exception as e:
+        log.warning("verdict not recorded: %s", e.__class__.__name__)
+
+
+def _safe_usage(db: Any, partner_id: int, items: int) -> None:
+    try:
+        count_usage(db, partner_id, items)
+    except Exception as e:
+        log.warning("usage not counted: %s", e.__class__.__name__)
+
+
+async def _flush_loop(store: FlagStore, metrics: Metrics, every: float = 2.0) -> None:
+    while True:
+        await asyncio.sleep(every)
+        if store.spooled_count():
+            n = await asyncio.to_thread(store.flush_spool)
+            if n:
+                log.info("flushed %d spooled flagged items", n)
+        metrics.spooled.set(store.spooled_count())

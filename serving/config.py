@@ -1,0 +1,39 @@
+"""Typed service settings from VICAS_-prefixed environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vicas.taxonomy import Band
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VICAS_", env_file=".env", extra="ignore")
+
+    model_dir: Path = Field(Path("models/text"), description="exported text model folder (with manifest.json)")
+    policy_path: Path | None = Field(None, description="policy YAML; the packaged default when unset")
+    database_url: str = Field(
+        "sqlite:///vicas.db", description="SQLAlchemy URL; postgresql+psycopg://... in production"
+    )
+    spool_dir: Path = Field(Path("spool"), description="where flagged items wait while the database is unreachable")
+    flag_band: Band = Field(Band.T16, description="items at this band or above are stored for review (C always)")
+    require_api_key: bool = Field(True, description="partners must send Authorization: Bearer KEY")
+    default_rate_limit_per_minute: int = Field(600, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_text_chars: int = Field(100_000, ge=100)
+    max_batch_items: int = Field(64, ge=1)
+    batch_wait_ms: float = Field(3.0, ge=0, description="how long the micro-batcher waits for more requests")
+    max_batch_size: int = Field(32, ge=1)
+    cache_items: int = Field(20_000, ge=0, description="results cached by content hash (0 disables)")
+    ort_threads: int | None = Field(None, description="ONNX Runtime intra-op threads (None: all cores)")
+    retention_days: int = Field(180, ge=1, description="flagged items older than this are purged")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        if not v.startswith(("sqlite", "postgresql")):
+            raise ValueError("VICAS_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+        return v

@@ -1,0 +1,189 @@
+"""Flagged items and verdicts. A flagged item is never lost: when the database is unreachable it goes to a
+durable local spool (append + fsync) that is flushed, exactly once, when the database answers again."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from serving.db import flagged_items, verdicts
+
+log = logging.getLogger("vicas.store")
+
+
+@dataclass
+class FlaggedItem:
+    item_key: str  # request id + item index: the exactly-once key
+    content_hash: str
+    partner: str | None
+    url: str | None
+    domain: str | None
+    band: str
+    categories: dict[str, Any]
+    evidence: list[dict[str, Any]]
+    text: str  # already redacted
+    model_version: str
+    policy_version: str
+    created_at: str  # ISO 8601
+
+    def row(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["categories"] = json.dumps(self.categories, ensure_ascii=False)
+        d["evidence"] = json.dumps(self.evidence, ensure_ascii=False)
+        d["created_at"] = datetime.fromisoformat(self.created_at)
+        d["status"] = "open"
+        return d
+
+
+def domain_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    host = urlsplit(url if "//" in url else f"//{url}").hostname
+    return host.lower().removeprefix("www.") if host else None
+
+
+class FlagStore:
+    def __init__(self, engine: Engine, spool_dir: Path) -> None:
+        self.engine = engine
+        self.spool_dir = spool_dir
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    @property
+    def pending_path(self) -> Path:
+        return self.spool_dir / "pending.jsonl"
+
+    def _insert(self, items: list[FlaggedItem]) -> int:
+        """Insert, ignoring items already stored (same item_key); returns how many were new."""
+        if not items:
+            return 0
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        stmt = dialect_insert(flagged_items).on_conflict_do_nothing(index_elements=["item_key"])
+        with self.engine.begin() as conn:
+            res = conn.execute(stmt, [i.row() for i in items])
+        return int(res.rowcount or 0)
+
+    def _spool(self, items: list[FlaggedItem]) -> None:
+        with self._lock, self.pending_path.open("a", encoding="utf-8") as f:
+            for i in items:
+                f.write(json.dumps(asdict(i), ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def save(self, items: list[FlaggedItem]) -> str:
+        """'stored' or 'spooled'. Never raises for a database outage."""
+        if not items:
+            return "stored"
+        try:
+            self._insert(items)
+            return "stored"
+        except (OperationalError, DBAPIError) as e:
+            if isinstance(e, IntegrityError):
+                raise
+            log.warning("database unreachable, %d flagged items spooled: %s", len(items), e.__class__.__name__)
+            self._spool(items)
+            return "spooled"
+
+    def spooled_count(self) -> int:
+        n = 0
+        for p in self.spool_dir.glob("*.jsonl"):
+            with p.open(encoding="utf-8") as f:
+                n += sum(1 for line in f if line.strip())
+        return n
+
+    def flush_spool(self) -> int:
+        """Move spooled items into the database; returns how many were new. Safe to call any time."""
+        with self._lock:
+            if self.pending_path.exists():
+                self.pending_path.rename(self.spool_dir / f"flushing-{time.time_ns()}.jsonl")
+        stored = 0
+        for path in sorted(self.spool_dir.glob("flushing-*.jsonl")):
+            items = [
+                FlaggedItem(**json.loads(line))
+                for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
+            try:
+                for start in range(0, len(items), 500):
+                    stored += self._insert(items[start : start + 500])
+            except (OperationalError, DBAPIError):
+                return stored  # still down: the file stays for the next flush
+            path.unlink()
+        return stored
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(flagged_items.c.id)).all())
+
+    def purge(self, retention_days: int) -> int:
+        cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+        with self.engine.begin() as conn:
+            res = conn.execute(delete(flagged_items).where(flagged_items.c.created_at < cutoff))
+        return int(res.rowcount or 0)
+
+
+def record_verdict(
+    engine: Engine,
+    url: str,
+    band: str,
+    source: str,
+    content_hash: str | None,
+    model_version: str | None,
+    policy_version: str | None,
+) -> None:
+    """Latest verdict per URL. A model verdict never overwrites a reviewed one."""
+    domain = domain_of(url) or ""
+    values = {
+        "domain": domain,
+        "band": band,
+        "source": source,
+        "content_hash": content_hash,
+        "model_version": model_version,
+        "policy_version": policy_version,
+        "updated_at": datetime.now(UTC),
+    }
+    with engine.begin() as conn:
+        cond = verdicts.c.url == url
+        if source == "model":
+            cond = cond & (verdicts.c.source == "model")
+        res = conn.execute(update(verdicts).where(cond).values(**values))
+        if res.rowcount == 0:
+            exists = conn.execute(select(verdicts.c.url).where(verdicts.c.url == url)).first()
+            if exists is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(verdicts).values(url=url, **values))
+                except IntegrityError:
+                    pass  # another replica recorded it at the same moment
+
+
+def lookup_verdict(engine: Engine, url: str | None = None, domain: str | None = None) -> dict[str, Any] | None:
+    """By URL, or the latest for a domain; reviewed verdicts take precedence over model ones."""
+    with engine.connect() as conn:
+        if url:
+            q = select(verdicts).where(verdicts.c.url == url)
+        else:
+            d = (domain or "").lower().removeprefix("www.")
+            q = select(verdicts).where(verdicts.c.domain == d)
+        rows = conn.execute(q).mappings().all()
+    if not rows:
+        return None
+    best = max(rows, key=lambda r: (r["source"] == "reviewed", r["updated_at"]))
+    out = dict(best)
+    out["updated_at"] = best["updated_at"].isoformat()
+    return out

@@ -1,0 +1,123 @@
+"""A tiny end-to-end pipeline (ingest -> prepare -> train -> baseline -> export) on invented data.
+
+Built once per test session (a 2-layer, 32-wide BERT made on the fly: seconds, not minutes) and shared
+by the model-stage, CLI, notebook and API tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import torch
+import yaml
+from transformers import BertConfig, BertModel
+
+from tests.conftest import OWN_ITEMS, make_own_dir, make_source_dir
+from training import export_text, ingest, prepare
+from training.baseline import Baseline
+from training.config import BaselineConfig, ExportTextConfig, TrainTextConfig
+from training.pretrained import build_tokenizer, fast_tokenizer
+from training.text_data import load_rows
+from training.train_text import train
+
+EXTRA_OWN = [
+    {"id": f"x-{i}", "text": t, "labels": lab}
+    for i, (t, lab) in enumerate(
+        [
+            ("vào link này nhận 9999 kim cương miễn phí nhập mật khẩu", {"scam": 3}),
+            ("tối nay bay lắc không anh em, kẹo xịn", {"substances": 2}),
+            ("hôm nay lớp mình đi tham quan bảo tàng", {}),
+            ("đm thằng kia chơi game ngu vcl", {"profanity": 2, "harassment": 2}),
+            ("mình không muốn sống nữa, mệt mỏi lắm rồi", {"self_harm": 2}),
+            ("thử thách nín thở đến ngất đi, ai dám quay clip", {"dangerous_acts": 3}),
+            ("bọn người miền đó toàn lũ mọi rợ", {"hate": 2}),
+            ("chị gái xinh ship tận nơi, gái gọi giá rẻ", {"sexual": 3}),
+        ]
+    )
+]
+
+
+def make_tiny_base(folder: Path, texts: list[str]) -> Path:
+    """A 2-layer BERT with a Unigram vocabulary of the fixture's words (random weights)."""
+    words = sorted({w for t in texts for w in t.split()})
+    chars = sorted({c for t in texts for c in t if not c.isspace()})
+    pieces = ["<s>", "<pad>", "</s>", "<unk>", "▁"] + [f"▁{w}" for w in words] + chars
+    pieces = list(dict.fromkeys(pieces))
+    scores = [0.0] * 5 + [-5.0 - 0.01 * i for i in range(len(pieces) - 5)]
+    tok = build_tokenizer(pieces, scores, unk=3, bos=0, eos=2, pad=1)
+    folder.mkdir(parents=True, exist_ok=True)
+    fast_tokenizer(tok, pieces, 0, 2, 1, 3).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(pieces),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+        pad_token_id=1,
+    )
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    return folder
+
+
+def build_tiny_pipeline(root: Path) -> dict[str, Path]:
+    src = make_source_dir(root)
+    own = make_own_dir(root, OWN_ITEMS + EXTRA_OWN)
+    params = {
+        "ingest": {
+            "source_dir": str(src),
+            "sources": ["vihsd", "victsd", "vihos", "vithsd", "vispamreviews", "smishing"],
+            "own_dir": str(own),
+            "reviewed_dir": str(root / "reviewed"),
+            "smishing_dev_fraction": 0.25,
+        },
+        "prepare": {"near_dup_threshold": 0.9, "own_split": {"train": 0.5, "dev": 0.25, "test": 0.25}},
+    }
+    pfile = root / "params.yaml"
+    pfile.write_text(yaml.safe_dump(params, allow_unicode=True))
+    ingest.main(["--params", str(pfile), "--out", str(root / "interim")])
+    prepare.main(
+        [
+            "--params",
+            str(pfile),
+            "--interim",
+            str(root / "interim"),
+            "--out",
+            str(root / "prepared"),
+            "--stats",
+            str(root / "stats"),
+            "--metrics",
+            str(root / "counts.json"),
+        ]
+    )
+    prepared = root / "prepared"
+    texts = [r["norm"] for s in ("train", "dev", "test") for r in load_rows(prepared / f"{s}.jsonl")]
+    base = make_tiny_base(root / "base", [*texts, "passage: query:"])
+    cfg = TrainTextConfig(
+        num_layers=None,
+        max_steps=8,
+        eval_every=4,
+        batch_size=4,
+        max_length=64,
+        source_weights={"own": 3.0},
+        watch_rows=50,
+        max_minutes=5,
+    )
+    train(cfg, base, prepared, root / "text_torch")
+    bl = Baseline(BaselineConfig(max_features=5000))
+    bl.fit(load_rows(prepared / "train.jsonl"))
+
+    (root / "baseline").mkdir()
+    joblib.dump(bl, root / "baseline" / "baseline.joblib")
+    export_cfg = ExportTextConfig(max_length=64, parity_examples=16, f1_rows=50, int8_max_f1_drop=100.0)
+    export_text.export(export_cfg, root / "text_torch", prepared, root / "text", "tiny-test-bert")
+    return {
+        "root": root,
+        "prepared": prepared,
+        "model": root / "text",
+        "trained": root / "text_torch",
+        "baseline": root / "baseline" / "baseline.joblib",
+        "src": src,
+    }
