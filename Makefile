@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= train,serve,dev
 
-.PHONY: setup pipeline test lint clean
+.PHONY: setup pipeline run serve test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed  ## create .venv and install the project with all extras
 
-pipeline: setup  ## run the DVC pipeline offline (ingest, prepare, ...)
+pipeline: setup  ## run the DVC pipeline offline: data, training, baseline, export, evaluation
 	. $(BIN)/activate && dvc repro
+
+run: pipeline serve  ## the main job: pipeline, then the API on http://127.0.0.1:8000 with a fresh key
+
+serve: setup  ## start the API on the exported model; prints a new partner key first
+	@. $(BIN)/activate && echo "API key for local testing (shown once):" && \
+	  vicas keys create --name "local-$$(date +%s)" && \
+	  vicas serve --host 127.0.0.1 --port 8000
 
 test: setup  ## run the test suite
 	. $(BIN)/activate && python -m pytest

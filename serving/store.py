@@ -74,9 +74,14 @@ class FlagStore:
         else:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
         stmt = dialect_insert(flagged_items).on_conflict_do_nothing(index_elements=["item_key"])
+        keys = [i.item_key for i in items]
         with self.engine.begin() as conn:
-            res = conn.execute(stmt, [i.row() for i in items])
-        return int(res.rowcount or 0)
+            # rowcount of a multi-row insert is not reported by every driver: count what was already there
+            present = set(
+                conn.execute(select(flagged_items.c.item_key).where(flagged_items.c.item_key.in_(keys))).scalars()
+            )
+            conn.execute(stmt, [i.row() for i in items])
+        return len(set(keys) - present)
 
     def _spool(self, items: list[FlaggedItem]) -> None:
         with self._lock, self.pending_path.open("a", encoding="utf-8") as f:

@@ -40,8 +40,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Read every data source and map its labels onto the contract.")
     parser.add_argument("--params", default="params.yaml", help="params file (section 'ingest')")
     parser.add_argument("--out", default="data/interim", type=Path, help="folder for <source>.jsonl")
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="first fetch the public sources from their GitHub origins into ingest.source_dir "
+        "(machines with internet; test splits are only used to remove their texts)",
+    )
     args = parser.parse_args(argv)
     cfg = load_section(args.params, "ingest", IngestConfig)
+    if args.download:
+        from training.download import download
+
+        for name, n in download(cfg.source_dir, cfg.sources).items():
+            print(f"downloaded {name}: {n} rows")
     counts = ingest(cfg, args.out)
     for name, n in counts.items():
         print(f"{name:>14}: {n:6d} rows")

@@ -1,0 +1,125 @@
+"""Kill the database mid-load: every flagged item must arrive exactly once.
+
+The test starts its own PostgreSQL server in a temporary folder (the machine's
+binaries, run as the `postgres` user when the tests run as root), sends a
+stream of classifications that are all flagged, stops the server with an
+immediate shutdown half-way, keeps sending, restarts it, and waits for the
+spool to drain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from serving.api import create_app
+from serving.config import Settings
+from serving.db import flagged_items, make_engine
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if found:
+        return Path(found[-1]).parent
+    ctl = shutil.which("pg_ctl")
+    return Path(ctl).parent if ctl else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalPostgres:
+    def __init__(self) -> None:
+        bindir = _pg_bin()
+        if bindir is None:
+            pytest.skip("no PostgreSQL server binaries (pg_ctl) on this machine")
+        self.bindir = bindir
+        # a folder of its own under /tmp: pytest's folders are private to root, the server user must enter
+        self.root = Path(tempfile.mkdtemp(prefix="vicas-pg-"))
+        self.data = self.root / "pgdata"
+        self.port = _free_port()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            if shutil.which("runuser") is None:
+                pytest.skip("running as root without runuser: cannot start a private PostgreSQL")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.root, "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.bindir / tool), *args], check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-w", "-l", str(self.data / "log.txt"), "start")
+
+    def kill(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+
+def test_flagged_items_survive_a_database_outage_exactly_once(tiny_pipeline, tmp_path):
+    pg = LocalPostgres()
+    try:
+        settings = Settings(
+            model_dir=tiny_pipeline["model"],
+            database_url=pg.url,
+            spool_dir=tmp_path / "spool",
+            flag_band="P",
+            require_api_key=False,
+            cache_items=0,
+        )
+        n = 120
+        statuses: list[int] = []
+        with TestClient(create_app(settings)) as client:
+
+            def send(i: int) -> int:
+                return client.post("/v1/classify", json={"text": f"tin nhắn số {i}: nạp thẻ nhận quà"}).status_code
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                statuses += list(pool.map(send, range(n // 3)))
+                pg.kill()  # mid-load: the next requests must still be answered
+                statuses += list(pool.map(send, range(n // 3, 2 * n // 3)))
+                spooled = client.app.state.store.spooled_count()
+                pg.start()
+                statuses += list(pool.map(send, range(2 * n // 3, n)))
+            deadline = time.time() + 60
+            while client.app.state.store.spooled_count() and time.time() < deadline:
+                time.sleep(0.5)
+            assert client.app.state.store.spooled_count() == 0, "the spool did not drain"
+        assert statuses == [200] * n
+        assert spooled > 0, "the outage should have spooled some flagged items"
+        engine = make_engine(pg.url)
+        with engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(flagged_items)).scalar_one()
+            distinct = conn.execute(select(func.count(func.distinct(flagged_items.c.item_key)))).scalar_one()
+        engine.dispose()
+        assert total == n and distinct == n
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            pg.kill()
+        pg.remove()
