@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,10 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import text as sql_text
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.batcher import MicroBatcher, content_hash
@@ -25,12 +27,14 @@ from serving.config import Settings
 from serving.db import make_engine, migrate
 from serving.html import visible_text
 from serving.keys import Partner, RateLimiter, count_usage, verify_key
+from serving.review.service import ReviewError, create_appeal, get_appeal, seal
+from serving.review.web import LoginRequired, build_router
 from serving.store import FlaggedItem, FlagStore, domain_of, lookup_verdict, record_verdict
 from vicas.engine import TextEngine, TextPrediction
-from vicas.policy import load_policy
-from vicas.redact import redact_text
+from vicas.policy import load_policy, taxonomy_document
+from vicas.redact import redact
 from vicas.result import ClassificationResult, build_result
-from vicas.taxonomy import ALLOWED_SEVERITIES, BAND_ORDER, CATEGORIES, CATEGORY_DESCRIPTIONS, Band
+from vicas.taxonomy import Band
 
 log = logging.getLogger("vicas.api")
 
@@ -74,6 +78,24 @@ class VerdictResponse(BaseModel):
     model_version: str | None
     policy_version: str | None
     updated_at: str
+
+
+class AppealRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item_id: int | None = Field(None, ge=1, description="the stored item (from a flagged classification)")
+    url: str | None = Field(None, max_length=4096, description="or the URL whose verdict is appealed")
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class AppealResponse(BaseModel):
+    id: int
+    item_id: int | None
+    url: str | None
+    status: str = Field(description="open | upheld | overturned")
+    decided_band: str | None
+    decision_note: str | None
+    created_at: datetime
+    decided_at: datetime | None
 
 
 class ReloadRequest(BaseModel):
@@ -178,6 +200,22 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    session_secret = settings.secret_key or secrets.token_urlsafe(32)
+    if not settings.secret_key:
+        log.warning("VICAS_SECRET_KEY is not set: console sessions end on restart and originals are not sealed")
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret,
+        session_cookie="vicas_console",
+        max_age=8 * 3600,
+        same_site="strict",
+        https_only=settings.secure_cookies,
+    )
+    app.include_router(build_router(settings, db, policy))
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, _: LoginRequired) -> RedirectResponse:
+        return RedirectResponse("/console/login", status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -249,7 +287,9 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
             results.append(ClassifyResponse(request_id=request_id, **res.model_dump()))
             metrics.bands.labels(res.band.value).inc()
             if res.band >= settings.flag_band or res.band is Band.C:
-                flagged.append(_flagged_item(f"{request_id}:{i}", text, it.url, partner, pred, res))
+                flagged.append(
+                    _flagged_item(f"{request_id}:{i}", text, it.url, partner, pred, res, settings.secret_key)
+                )
             if it.url:
                 await asyncio.to_thread(
                     _safe_verdict, db, it.url, res.band.value, "model", content_hash(text), version, res.policy_version
@@ -305,21 +345,31 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
             raise HTTPException(404, "no verdict recorded for that URL or domain")
         return VerdictResponse(**{k: found[k] for k in VerdictResponse.model_fields})
 
+    appeals_key = Depends(partner_for("appeals"))
+
+    @app.post("/v1/appeals", response_model=AppealResponse, status_code=201, tags=["appeals"])
+    async def appeal(body: AppealRequest, partner: Partner | None = appeals_key) -> AppealResponse:
+        """Appeal a verdict (by the stored item id or the URL); reviewers decide it in the console."""
+        try:
+            appeal_id = await asyncio.to_thread(
+                create_appeal, db, partner.name if partner else None, body.reason, body.item_id, body.url
+            )
+        except ReviewError as e:
+            raise HTTPException(422, str(e)) from e
+        return AppealResponse(**(await asyncio.to_thread(get_appeal, db, appeal_id) or {}))
+
+    @app.get("/v1/appeals/{appeal_id}", response_model=AppealResponse, tags=["appeals"])
+    async def appeal_status(appeal_id: int, partner: Partner | None = appeals_key) -> AppealResponse:
+        """An appeal's status and, once decided, the outcome and band."""
+        found = await asyncio.to_thread(get_appeal, db, appeal_id)
+        if found is None or (partner is not None and found["partner"] != partner.name):
+            raise HTTPException(404, "no such appeal for this key")
+        return AppealResponse(**found)
+
     @app.get("/v1/taxonomy", tags=["contract"])
     async def taxonomy() -> dict[str, Any]:
         """Bands, categories, allowed severities and the policy's bands."""
-        return {
-            "bands": [b.value for b in BAND_ORDER],
-            "categories": {
-                c: {
-                    "description": CATEGORY_DESCRIPTIONS[c],
-                    "severities": sorted(ALLOWED_SEVERITIES[c]),
-                    "bands": {str(s): policy.bands[c][s].value for s in (1, 2, 3)},
-                }
-                for c in CATEGORIES
-            },
-            "policy_version": policy.version,
-        }
+        return taxonomy_document(policy)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -359,9 +409,21 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
 
 
 def _flagged_item(
-    key: str, text: str, url: str | None, partner: Partner | None, pred: TextPrediction, res: ClassificationResult
+    key: str,
+    text: str,
+    url: str | None,
+    partner: Partner | None,
+    pred: TextPrediction,
+    res: ClassificationResult,
+    secret: str | None,
 ) -> FlaggedItem:
-    redact = {"personal_data"}
+    """What the review store keeps: personal data masked (evidence offsets moved onto the masked text),
+    the original sealed with the secret key for roles allowed to reveal it."""
+    red = redact(text, pred.evidence, {"personal_data"})
+    evidence = []
+    for e in res.evidence:
+        s, t = red.map_span(e.start, e.end)
+        evidence.append({**e.model_dump(), "start": s, "end": t, "text": red.text[s:t]})
     return FlaggedItem(
         item_key=key,
         content_hash=content_hash(text),
@@ -369,12 +431,13 @@ def _flagged_item(
         url=url,
         domain=domain_of(url),
         band=res.band.value,
-        categories={c: v.model_dump() for c, v in res.categories.items() if v.severity > 0 or v.score >= 0.2},
-        evidence=[e.model_dump() for e in res.evidence],
-        text=redact_text(text, pred.evidence, redact),
+        categories={c: v.model_dump() for c, v in res.categories.items()},
+        evidence=evidence,
+        text=red.text,
         model_version=res.model_version,
         policy_version=res.policy_version,
         created_at=datetime.now(UTC).isoformat(),
+        private=seal(text, secret) if red.replaced else None,
     )
 
 

@@ -34,6 +34,24 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     r.add_argument("--name", required=True)
     r.set_defaults(func=_keys_revoke)
 
+    users = sub.add_parser("users", help="review console accounts")
+    usub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    u = usub.add_parser("create", help="create an account (the first admin, for instance); password from stdin")
+    u.add_argument("--username", required=True)
+    u.add_argument("--role", required=True, choices=["reviewer", "supervisor", "admin"])
+    u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    u.set_defaults(func=_users_create)
+
+    audit = sub.add_parser("audit", help="the console's hash-chained audit log")
+    asub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    v = asub.add_parser("verify", help="recompute the hash chain; exit 1 if any entry was edited or deleted")
+    v.set_defaults(func=_audit_verify)
+
+    review = sub.add_parser("review", help="reviewed items")
+    rsub = review.add_subparsers(dest="review_command", required=True, metavar="ACTION")
+    e = rsub.add_parser("export", help="write reviewed items to VICAS_REVIEWED_EXPORT_DIR for the next dvc repro")
+    e.set_defaults(func=_review_export)
+
     p = sub.add_parser("purge", help="delete flagged items older than VICAS_RETENTION_DAYS (or --days)")
     p.add_argument("--days", type=int, default=None)
     p.set_defaults(func=_purge)
@@ -99,4 +117,37 @@ def _purge(args: argparse.Namespace) -> int:
     settings, db = _db()
     n = FlagStore(db, settings.spool_dir).purge(args.days or settings.retention_days)
     print(f"purged {n} flagged items")
+    return 0
+
+
+def _users_create(args: argparse.Namespace) -> int:
+    import getpass
+    import sys
+
+    from serving.review.accounts import create_user
+
+    _, db = _db()
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    user = create_user(db, args.username, password, args.role)
+    print(f"created {user.role} {user.username}")
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from serving.review.audit import verify
+
+    _, db = _db()
+    result = verify(db)
+    for p in result.problems:
+        print(p)
+    print(f"{result.entries} entries, chain {'intact' if result.ok else 'BROKEN'}")
+    return 0 if result.ok else 1
+
+
+def _review_export(args: argparse.Namespace) -> int:
+    from serving.review.service import export_reviewed
+
+    settings, db = _db()
+    path, n = export_reviewed(db, settings.reviewed_export_dir)
+    print(f"exported {n} reviewed items to {path}")
     return 0

@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     cache_items: int = Field(20_000, ge=0, description="results cached by content hash (0 disables)")
     ort_threads: int | None = Field(None, description="ONNX Runtime intra-op threads (None: all cores)")
     retention_days: int = Field(180, ge=1, description="flagged items older than this are purged")
+    secret_key: str | None = Field(
+        None,
+        description="signs console sessions and seals personal data for reveal; set it in production "
+        "(without it sessions end when the process restarts and originals are not kept)",
+    )
+    secure_cookies: bool = Field(
+        True, description="console cookies only over HTTPS (browsers treat localhost as secure)"
+    )
+    reviewed_export_dir: Path = Field(Path("data/reviewed"), description="where `vicas review export` writes")
 
     @field_validator("database_url")
     @classmethod

@@ -57,8 +57,12 @@ flagged_items = Table(
     Column("text", Text, nullable=False),  # redacted content
     Column("model_version", String(100), nullable=False),
     Column("policy_version", String(100), nullable=False),
-    Column("status", String(20), nullable=False, default="open"),
+    Column("status", String(20), nullable=False, default="open"),  # open | awaiting_second | reviewed
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("final_band", String(4), nullable=True),
+    Column("final_categories", Text, nullable=True),  # JSON: category -> severity after review
+    Column("reviewed_at", DateTime(timezone=True), nullable=True),
+    Column("private", Text, nullable=True),  # encrypted personal-data segments, revealed by role only
     UniqueConstraint("item_key", name="uq_flagged_items_item_key"),
 )
 
@@ -73,6 +77,63 @@ verdicts = Table(
     Column("model_version", String(100), nullable=True),
     Column("policy_version", String(100), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- review console (migration 0002) ---------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(20), nullable=False),  # reviewer | supervisor | admin
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, nullable=False, index=True),
+    Column("reviewer", String(100), nullable=False),
+    Column("decision", String(20), nullable=False),  # confirm | change | false_positive | second_confirm
+    Column("band", String(4), nullable=False),  # the band this decision sets
+    Column("categories", Text, nullable=False),  # JSON: category -> severity decided
+    Column("note", Text, nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+appeals = Table(
+    "appeals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, nullable=True, index=True),
+    Column("url", Text, nullable=True),
+    Column("partner", String(100), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # open | upheld | overturned
+    Column("decided_band", String(4), nullable=True),
+    Column("decision_note", Text, nullable=True),
+    Column("decided_by", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ts", String(40), nullable=False),  # ISO 8601, part of the hashed content
+    Column("actor", String(100), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("before", Text, nullable=False),  # JSON
+    Column("after", Text, nullable=False),  # JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

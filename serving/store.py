@@ -36,6 +36,7 @@ class FlaggedItem:
     model_version: str
     policy_version: str
     created_at: str  # ISO 8601
+    private: str | None = None  # the original text, encrypted (serving.review.service.seal)
 
     def row(self) -> dict[str, Any]:
         d = asdict(self)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
+from vicas.benchmarks import span_f1 as span_f1  # one definition, shared with `vicas benchmark`
 from vicas.policy import Policy, decide
 from vicas.taxonomy import CATEGORIES, Band
 
@@ -63,21 +64,6 @@ def macro_f1(y: list[int], p: list[int]) -> float:
 
 def binary_f1(y: list[int], p: list[int]) -> float:
     return round(float(f1_score(y, p, average="binary", zero_division=0)), 4)
-
-
-def span_f1(pred: list[set[int]], gold: list[set[int]]) -> float:
-    """ViHOS / SemEval-2021 toxic spans F1: per-comment character-offset F1, averaged; empty vs empty is 1."""
-    scores = []
-    for p, g in zip(pred, gold, strict=True):
-        if not p and not g:
-            scores.append(1.0)
-        elif not p or not g:
-            scores.append(0.0)
-        else:
-            inter = len(p & g)
-            prec, rec = inter / len(p), inter / len(g)
-            scores.append(0.0 if inter == 0 else 2 * prec * rec / (prec + rec))
-    return round(float(np.mean(scores)), 4) if scores else 0.0
 
 
 def reliability(probs: np.ndarray, target: np.ndarray, bins: int = 10) -> tuple[list[dict[str, float]], float]:

@@ -9,25 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vicas.normalize import normalize
-from vicas.policy import PolicyError, decide, load_policy
-from vicas.taxonomy import ALLOWED_SEVERITIES, BAND_ORDER, CATEGORIES, CATEGORY_DESCRIPTIONS
+from vicas.policy import PolicyError, decide, load_policy, taxonomy_document
 
 
 def _cmd_taxonomy(args: argparse.Namespace) -> int:
-    policy = load_policy(args.policy)
-    out = {
-        "bands": [b.value for b in BAND_ORDER],
-        "categories": {
-            c: {
-                "description": CATEGORY_DESCRIPTIONS[c],
-                "severities": sorted(ALLOWED_SEVERITIES[c]),
-                "bands": {str(s): policy.bands[c][s].value for s in (1, 2, 3)},
-            }
-            for c in CATEGORIES
-        },
-        "policy_version": policy.version,
-    }
-    print(json.dumps(out, ensure_ascii=False, indent=2))
+    print(json.dumps(taxonomy_document(load_policy(args.policy)), ensure_ascii=False, indent=2))
     return 0
 
 

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vicas.taxonomy import BAND_ORDER, CATEGORIES, Band, check_severity
+from vicas.taxonomy import (
+    ALLOWED_SEVERITIES,
+    BAND_ORDER,
+    CATEGORIES,
+    CATEGORY_DESCRIPTIONS,
+    Band,
+    check_severity,
+)
 
 DEFAULT_POLICY_PATH = Path(__file__).parent / "policies" / "default.yaml"
 
@@ -134,6 +141,22 @@ class Decision(BaseModel):
     audience: AudienceDecision | None = None
     support: SupportReference | None = None
     policy_version: str
+
+
+def taxonomy_document(policy: Policy) -> dict[str, Any]:
+    """Bands, categories, allowed severities and this policy's bands: what `vicas taxonomy` and the API show."""
+    return {
+        "bands": [b.value for b in BAND_ORDER],
+        "categories": {
+            c: {
+                "description": CATEGORY_DESCRIPTIONS[c],
+                "severities": sorted(ALLOWED_SEVERITIES[c]),
+                "bands": {str(s): policy.bands[c][s].value for s in (1, 2, 3)},
+            }
+            for c in CATEGORIES
+        },
+        "policy_version": policy.version,
+    }
 
 
 def audience_allows(policy: Policy, band: Band, age: int) -> tuple[bool, bool]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from vicas.inference import Evidence
 
@@ -15,20 +16,52 @@ _PATTERNS = [
 ]
 
 
-def redact_text(text: str, evidence: list[Evidence], categories: set[str]) -> str:
+@dataclass(frozen=True)
+class Redacted:
+    text: str
+    replaced: list[tuple[int, int, int, int]]  # (original start, original end, new start, new end)
+
+    def map_span(self, start: int, end: int) -> tuple[int, int]:
+        """Where an original-text span lies in the redacted text (a span inside a mask becomes the mask)."""
+
+        def point(p: int, is_end: bool) -> int:
+            shift = 0
+            for os_, oe, ns, ne in self.replaced:
+                if p >= oe:
+                    shift = ne - oe
+                elif p > os_ or (is_end and p == oe):
+                    return ne if is_end else ns
+                elif p == os_:
+                    return ns
+                else:
+                    break
+            return p + shift
+
+        return point(start, False), point(end, True)
+
+
+def redact(text: str, evidence: list[Evidence], categories: set[str]) -> Redacted:
     """Mask evidence spans of `categories` and, always, phone numbers, e-mails and ID numbers."""
-    spans = sorted((e.start, e.end) for e in evidence if e.category in categories)
-    out, pos = [], 0
-    for s, e in spans:
-        if s < pos:
-            s = pos
-        if s >= e:
-            continue
+    spans = [(e.start, e.end) for e in evidence if e.category in categories]
+    for pattern in _PATTERNS:
+        spans += [m.span() for m in pattern.finditer(text)]
+    merged: list[list[int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        elif e > s:
+            merged.append([s, e])
+    out, replaced, pos, new_len = [], [], 0, 0
+    for s, e in merged:
         out.append(text[pos:s])
+        new_len += s - pos
+        replaced.append((s, e, new_len, new_len + len(MASK)))
         out.append(MASK)
+        new_len += len(MASK)
         pos = e
     out.append(text[pos:])
-    masked = "".join(out)
-    for pattern in _PATTERNS:
-        masked = pattern.sub(MASK, masked)
-    return masked
+    return Redacted("".join(out), replaced)
+
+
+def redact_text(text: str, evidence: list[Evidence], categories: set[str]) -> str:
+    return redact(text, evidence, categories).text

@@ -1,0 +1,1 @@
+"""Review console: queues, decisions, reports and blocklists built from reviewed verdicts."""

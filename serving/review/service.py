@@ -1,0 +1,377 @@
+"""What reviewers do, independent of the web pages: queue, decisions (four-eyes for C), reveal, appeals,
+and the export that feeds reviewed items back into training. Every change is written to the audit log in
+the same transaction."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, update
+
+from serving.db import appeals, flagged_items, reviews
+from serving.review import audit
+from serving.review.accounts import User
+from serving.store import record_verdict
+from vicas.policy import Policy, decide
+from vicas.taxonomy import CATEGORIES, Band, check_severity
+
+DECISIONS = ("confirm", "change", "false_positive")
+
+
+class ReviewError(ValueError):
+    """A decision that cannot be taken; the message says why."""
+
+
+# --- private text (personal data), encrypted at rest --------------------------------------------
+
+
+def _fernet(secret: str) -> Any:
+    from cryptography.fernet import Fernet
+
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(("vicas-private:" + secret).encode()).digest()))
+
+
+def seal(original: str, secret: str | None) -> str | None:
+    return _fernet(secret).encrypt(original.encode("utf-8")).decode("ascii") if secret else None
+
+
+def reveal(engine: Engine, item_id: int, user: User, secret: str | None) -> str:
+    """The unredacted text, for roles allowed to see it; the reveal is logged."""
+    if not user.can("reveal"):
+        raise ReviewError("your role cannot reveal personal data")
+    with engine.begin() as conn:
+        row = conn.execute(select(flagged_items.c.private).where(flagged_items.c.id == item_id)).first()
+        if row is None:
+            raise ReviewError(f"no item {item_id}")
+        if not row[0] or not secret:
+            raise ReviewError("this item has no sealed original (no VICAS_SECRET_KEY when it was stored)")
+        audit.append(conn, user.username, "reveal", f"item:{item_id}")
+    return str(_fernet(secret).decrypt(row[0].encode("ascii")).decode("utf-8"))
+
+
+# --- queue ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueFilter:
+    band: str | None = None
+    category: str | None = None
+    partner: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    source: str | None = None  # "appeal": only items with an open appeal
+    max_confidence: float | None = None
+    status: str = "pending"  # pending (open + awaiting_second) | reviewed | all
+
+
+def _confidence(cats: dict[str, dict[str, float]]) -> float:
+    """How sure the model was of its strongest flag (low = needs a human most)."""
+    flagged = [v["score"] for v in cats.values() if v.get("severity", 0) > 0]
+    return max(flagged) if flagged else max((v["score"] for v in cats.values()), default=0.0)
+
+
+def queue(engine: Engine, f: QueueFilter, limit: int = 200) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Items for review and counts per band and category under the same filter.
+
+    Order: band C and child_sexual first, then the least confident, then the oldest.
+    """
+    conds: list[ColumnElement[bool]] = []
+    if f.status == "pending":
+        conds.append(flagged_items.c.status.in_(("open", "awaiting_second")))
+    elif f.status == "reviewed":
+        conds.append(flagged_items.c.status == "reviewed")
+    if f.band:
+        conds.append(flagged_items.c.band == f.band)
+    if f.partner:
+        conds.append(flagged_items.c.partner == f.partner)
+    if f.date_from:
+        conds.append(flagged_items.c.created_at >= datetime.combine(f.date_from, datetime.min.time(), UTC))
+    if f.date_to:
+        conds.append(flagged_items.c.created_at <= datetime.combine(f.date_to, datetime.max.time(), UTC))
+    if f.source == "appeal":
+        open_appeals = select(appeals.c.item_id).where(appeals.c.status == "open")
+        conds.append(flagged_items.c.id.in_(open_appeals))
+    q = select(flagged_items).where(and_(*conds)) if conds else select(flagged_items)
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(q.order_by(flagged_items.c.created_at).limit(5000)).mappings()]
+    items = []
+    for r in rows:
+        cats = json.loads(r["categories"])
+        if f.category and cats.get(f.category, {}).get("severity", 0) <= 0:
+            continue
+        conf = _confidence(cats)
+        if f.max_confidence is not None and conf > f.max_confidence:
+            continue
+        r["cats"], r["confidence"] = cats, conf
+        items.append(r)
+    counts: dict[str, Any] = {"total": len(items), "band": {}, "category": {}}
+    for r in items:
+        counts["band"][r["band"]] = counts["band"].get(r["band"], 0) + 1
+        for c, v in r["cats"].items():
+            if v.get("severity", 0) > 0:
+                counts["category"][c] = counts["category"].get(c, 0) + 1
+    items.sort(
+        key=lambda r: (
+            r["band"] != "C",
+            r["cats"].get("child_sexual", {}).get("severity", 0) == 0,
+            r["confidence"],
+            r["created_at"],
+        )
+    )
+    return items[:limit], counts
+
+
+def get_item(engine: Engine, item_id: int) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(flagged_items).where(flagged_items.c.id == item_id)).mappings().first()
+        if row is None:
+            return None
+        item = dict(row)
+        item["reviews"] = [
+            dict(r)
+            for r in conn.execute(select(reviews).where(reviews.c.item_id == item_id).order_by(reviews.c.id)).mappings()
+        ]
+        item["appeals"] = [
+            dict(r)
+            for r in conn.execute(select(appeals).where(appeals.c.item_id == item_id).order_by(appeals.c.id)).mappings()
+        ]
+    item["cats"] = json.loads(item["categories"])
+    item["evidence_list"] = json.loads(item["evidence"])
+    return item
+
+
+# --- decisions -----------------------------------------------------------------------------------
+
+
+def _final_from(
+    decision: str, item: dict[str, Any], categories: dict[str, int] | None, band: str | None, policy: Policy
+) -> tuple[dict[str, int], str]:
+    if decision == "confirm":
+        sev = {c: int(v.get("severity", 0)) for c, v in item["cats"].items()}
+        return {c: s for c, s in sev.items() if s}, item["band"]
+    if decision == "false_positive":
+        return {}, Band.P.value
+    if decision == "change":
+        if categories is None and band is None:
+            raise ReviewError("a change needs new categories, a new band, or both")
+        sev = categories if categories is not None else {c: int(v.get("severity", 0)) for c, v in item["cats"].items()}
+        for c, s in sev.items():
+            check_severity(c, s)
+        sev = {c: s for c, s in sev.items() if s}
+        final_band = band or decide(sev, policy).band.value
+        Band(final_band)
+        return sev, final_band
+    raise ReviewError(f"decision must be one of {DECISIONS}")
+
+
+def record_decision(
+    engine: Engine,
+    item_id: int,
+    user: User,
+    decision: str,
+    policy: Policy,
+    note: str = "",
+    categories: dict[str, int] | None = None,
+    band: str | None = None,
+) -> str:
+    """Apply a reviewer's decision; returns the item's new status.
+
+    A decision that puts (or keeps) an item at band C waits for a second, different reviewer
+    (`second_confirm`): four eyes before content is reported as illegal.
+    """
+    if not user.can("review"):
+        raise ReviewError("your role cannot review items")
+    item = get_item(engine, item_id)
+    if item is None:
+        raise ReviewError(f"no item {item_id}")
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        before = {
+            "status": item["status"],
+            "band": item["final_band"] or item["band"],
+            "categories": json.loads(item["final_categories"]) if item["final_categories"] else None,
+        }
+        if decision == "second_confirm":
+            if item["status"] != "awaiting_second":
+                raise ReviewError("this item is not waiting for a second reviewer")
+            first = item["reviews"][-1]
+            if first["reviewer"] == user.username:
+                raise ReviewError("the second review of a C decision must be by another reviewer")
+            final_cats, final_band = json.loads(first["categories"]), first["band"]
+            status = "reviewed"
+        else:
+            if item["status"] == "awaiting_second":
+                raise ReviewError("a C decision is waiting for a second reviewer; confirm it or let another decide")
+            final_cats, final_band = _final_from(decision, item, categories, band, policy)
+            status = "awaiting_second" if final_band == Band.C.value else "reviewed"
+        conn.execute(
+            insert(reviews).values(
+                item_id=item_id,
+                reviewer=user.username,
+                decision=decision,
+                band=final_band,
+                categories=json.dumps(final_cats),
+                note=note,
+                created_at=now,
+            )
+        )
+        values: dict[str, Any] = {"status": status}
+        if status == "reviewed":
+            values.update(final_band=final_band, final_categories=json.dumps(final_cats), reviewed_at=now)
+        conn.execute(update(flagged_items).where(flagged_items.c.id == item_id).values(**values))
+        audit.append(
+            conn,
+            user.username,
+            f"decision:{decision}",
+            f"item:{item_id}",
+            before,
+            {"status": status, "band": final_band, "categories": final_cats, "note": note},
+        )
+    if status == "reviewed" and item["url"]:
+        record_verdict(
+            engine,
+            item["url"],
+            final_band,
+            "reviewed",
+            item["content_hash"],
+            item["model_version"],
+            item["policy_version"],
+        )
+    return status
+
+
+# --- appeals -------------------------------------------------------------------------------------
+
+
+def create_appeal(
+    engine: Engine, partner: str | None, reason: str, item_id: int | None = None, url: str | None = None
+) -> int:
+    if not reason.strip():
+        raise ReviewError("an appeal needs a reason")
+    if item_id is None and not url:
+        raise ReviewError("an appeal names an item id or a URL")
+    with engine.begin() as conn:
+        if item_id is not None:
+            exists = conn.execute(
+                select(flagged_items.c.id, flagged_items.c.url).where(flagged_items.c.id == item_id)
+            ).first()
+            if exists is None:
+                raise ReviewError(f"no item {item_id}")
+            url = url or exists[1]
+        res = conn.execute(
+            insert(appeals).values(
+                item_id=item_id, url=url, partner=partner, reason=reason, status="open", created_at=datetime.now(UTC)
+            )
+        )
+        appeal_id = int(res.inserted_primary_key[0])  # type: ignore[index]
+        audit.append(
+            conn,
+            partner or "partner",
+            "appeal:create",
+            f"appeal:{appeal_id}",
+            None,
+            {"item_id": item_id, "url": url, "reason": reason},
+        )
+    return appeal_id
+
+
+def get_appeal(engine: Engine, appeal_id: int) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(appeals).where(appeals.c.id == appeal_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def list_appeals(engine: Engine, status: str | None = "open") -> list[dict[str, Any]]:
+    q = select(appeals).order_by(appeals.c.id)
+    if status:
+        q = q.where(appeals.c.status == status)
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def decide_appeal(engine: Engine, appeal_id: int, user: User, outcome: str, note: str, band: str | None = None) -> None:
+    """upheld: the verdict stands; overturned: the given band becomes the reviewed verdict."""
+    if not user.can("appeals"):
+        raise ReviewError("your role cannot decide appeals")
+    if outcome not in ("upheld", "overturned"):
+        raise ReviewError("outcome must be 'upheld' or 'overturned'")
+    appeal = get_appeal(engine, appeal_id)
+    if appeal is None or appeal["status"] != "open":
+        raise ReviewError(f"no open appeal {appeal_id}")
+    if outcome == "overturned":
+        if band is None:
+            raise ReviewError("an overturned appeal needs the new band")
+        Band(band)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            update(appeals)
+            .where(appeals.c.id == appeal_id)
+            .values(status=outcome, decided_band=band, decision_note=note, decided_by=user.username, decided_at=now)
+        )
+        if outcome == "overturned" and appeal["item_id"] is not None:
+            conn.execute(
+                update(flagged_items)
+                .where(flagged_items.c.id == appeal["item_id"])
+                .values(final_band=band, status="reviewed", reviewed_at=now)
+            )
+        audit.append(
+            conn,
+            user.username,
+            f"appeal:{outcome}",
+            f"appeal:{appeal_id}",
+            {"status": "open"},
+            {"status": outcome, "band": band, "note": note},
+        )
+    if outcome == "overturned" and appeal["url"] and band:
+        record_verdict(engine, appeal["url"], band, "reviewed", None, None, None)
+
+
+# --- feedback into training ----------------------------------------------------------------------
+
+
+def export_reviewed(engine: Engine, out_dir: Path) -> tuple[Path, int]:
+    """Reviewed items as own-corpus JSONL in `out_dir` (data/reviewed): the next `dvc repro` trains on them."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "reviewed.jsonl"
+    n = 0
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(select(flagged_items).where(flagged_items.c.status == "reviewed").order_by(flagged_items.c.id))
+            .mappings()
+            .all()
+        )
+    with path.open("w", encoding="utf-8") as f:
+        for r in rows:
+            cats = json.loads(r["final_categories"] or "{}")
+            labels = {c: int(s) for c, s in cats.items() if c in CATEGORIES and int(s) > 0}
+            f.write(
+                json.dumps(
+                    {
+                        "id": f"reviewed-{r['id']}",
+                        "text": r["text"],
+                        "labels": labels,
+                        "kind": "reviewed",
+                        "band": r["final_band"],
+                        "model_version": r["model_version"],
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+            n += 1
+    return path, n
+
+
+def counts_by_status(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            str(s): int(n)
+            for s, n in conn.execute(select(flagged_items.c.status, func.count()).group_by(flagged_items.c.status))
+        }

@@ -1,0 +1,359 @@
+"""The review console's pages: server-rendered (Jinja2) with a little JavaScript for keyboard shortcuts.
+
+Only a console session (cookie, signed, HttpOnly, SameSite=Strict) opens these pages; partner API keys
+never do. Every form carries a per-session CSRF token.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+
+from serving.config import Settings
+from serving.review import audit
+from serving.review.accounts import ROLES, AccountError, User, authenticate, create_user, get_user
+from serving.review.i18n import STRINGS, translator
+from serving.review.service import (
+    QueueFilter,
+    ReviewError,
+    decide_appeal,
+    export_reviewed,
+    get_item,
+    list_appeals,
+    queue,
+    record_decision,
+    reveal,
+)
+from vicas.policy import Policy, decide
+from vicas.taxonomy import BAND_ORDER, CATEGORIES, Band
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class LoginRequired(Exception):
+    pass
+
+
+def highlight(text: str, evidence: list[dict[str, Any]]) -> str:
+    """HTML of `text` with evidence spans wrapped in <mark> per category (overlaps keep the first)."""
+    out, pos = [], 0
+    for e in sorted(evidence, key=lambda e: (e["start"], -e["end"])):
+        s, t = int(e["start"]), int(e["end"])
+        if s < pos or not 0 <= s < t <= len(text):
+            continue
+        out.append(html.escape(text[pos:s]))
+        cat = html.escape(str(e["category"]))
+        out.append(
+            f'<mark class="ev ev-{cat}" title="{cat} {float(e.get("score", 0)):.2f}">{html.escape(text[s:t])}</mark>'
+        )
+        pos = t
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRouter:
+    router = APIRouter(prefix="/console", include_in_schema=False)
+
+    def user_of(request: Request) -> User:
+        uid = request.session.get("uid")
+        user = get_user(engine, int(uid)) if uid is not None else None
+        if user is None:
+            raise LoginRequired
+        return user
+
+    def require(request: Request, permission: str) -> User:
+        user = user_of(request)
+        if not user.can(permission):
+            raise HTTPException(403, translator(request.session.get("lang", "vi"))["forbidden"])
+        return user
+
+    def csrf_token(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not token:
+            token = secrets.token_urlsafe(32)
+            request.session["csrf"] = token
+        return str(token)
+
+    def check_csrf(request: Request, token: str) -> None:
+        if not token or not secrets.compare_digest(token, str(request.session.get("csrf", ""))):
+            raise HTTPException(403, "invalid or missing CSRF token; reload the page and try again")
+
+    def render(request: Request, name: str, user: User | None, **ctx: Any) -> HTMLResponse:
+        lang = request.session.get("lang", "vi")
+        return TEMPLATES.TemplateResponse(
+            request,
+            name,
+            {
+                "t": translator(lang),
+                "lang": lang,
+                "user": user,
+                "csrf": csrf_token(request),
+                "bands": [b.value for b in BAND_ORDER],
+                "categories": CATEGORIES,
+                **ctx,
+            },
+        )
+
+    @router.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request) -> HTMLResponse:
+        return render(request, "login.html", None, error=None)
+
+    @router.post("/login", response_class=HTMLResponse)
+    async def login(
+        request: Request, username: str = Form(...), password: str = Form(...), csrf: str = Form("")
+    ) -> Response:
+        check_csrf(request, csrf)
+        try:
+            user = authenticate(engine, username, password)
+        except AccountError as e:
+            return render(request, "login.html", None, error=str(e))
+        lang = request.session.get("lang", "vi")
+        request.session.clear()  # a fresh session (and CSRF token) after signing in
+        request.session.update({"uid": user.id, "lang": lang})
+        return RedirectResponse("/console/", status_code=303)
+
+    @router.post("/logout")
+    async def logout(request: Request, csrf: str = Form("")) -> Response:
+        check_csrf(request, csrf)
+        request.session.clear()
+        return RedirectResponse("/console/login", status_code=303)
+
+    @router.get("/lang/{code}")
+    async def set_lang(request: Request, code: str) -> Response:
+        if code in STRINGS:
+            request.session["lang"] = code
+        back = request.headers.get("referer", "/console/")
+        return RedirectResponse(back if back.startswith(str(request.base_url)) else "/console/", status_code=303)
+
+    @router.get("/", response_class=HTMLResponse)
+    async def queue_page(
+        request: Request,
+        band: str | None = None,
+        category: str | None = None,
+        partner: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        source: str | None = None,
+        max_confidence: str | None = None,
+        status: str = "pending",
+    ) -> HTMLResponse:
+        user = require(request, "review")
+        try:
+            f = QueueFilter(
+                band=band or None,
+                category=category or None,
+                partner=partner or None,
+                date_from=date.fromisoformat(date_from) if date_from else None,
+                date_to=date.fromisoformat(date_to) if date_to else None,
+                source=source or None,
+                max_confidence=float(max_confidence) if max_confidence else None,
+                status=status,
+            )
+        except ValueError as e:
+            raise HTTPException(422, f"bad filter: {e}") from e
+        items, counts = queue(engine, f)
+        return render(request, "queue.html", user, items=items, counts=counts, f=f)
+
+    @router.get("/items/{item_id}", response_class=HTMLResponse)
+    async def item_page(request: Request, item_id: int, revealed: str | None = None) -> HTMLResponse:
+        user = require(request, "review")
+        item = get_item(engine, item_id)
+        if item is None:
+            raise HTTPException(404, "no such item")
+        severities = {c: int(v.get("severity", 0)) for c, v in item["cats"].items()}
+        reasoning = decide(severities, policy)
+        items, _ = queue(engine, QueueFilter())
+        next_id = next((i["id"] for i in items if i["id"] != item_id), None)
+        return render(
+            request,
+            "item.html",
+            user,
+            item=item,
+            body=highlight(item["text"], item["evidence_list"]),
+            reasoning=reasoning,
+            revealed=revealed,
+            next_id=next_id,
+            error=request.query_params.get("e"),
+        )
+
+    @router.post("/items/{item_id}/decide")
+    async def decide_item(
+        request: Request,
+        item_id: int,
+        decision: str = Form(...),
+        note: str = Form(""),
+        band: str = Form(""),
+        csrf: str = Form(""),
+    ) -> Response:
+        user = require(request, "review")
+        check_csrf(request, csrf)
+        form = await request.form()
+        categories = None
+        if decision == "change":
+            categories = {c: int(str(form.get(f"sev_{c}") or 0)) for c in CATEGORIES}
+        try:
+            record_decision(
+                engine, item_id, user, decision, policy, note=note, categories=categories, band=band or None
+            )
+        except (ReviewError, ValueError) as e:
+            return RedirectResponse(f"/console/items/{item_id}?e={html.escape(str(e))}", status_code=303)
+        return RedirectResponse(f"/console/items/{item_id}", status_code=303)
+
+    @router.post("/items/{item_id}/reveal", response_class=HTMLResponse)
+    async def reveal_item(request: Request, item_id: int, csrf: str = Form("")) -> Response:
+        user = require(request, "reveal")
+        check_csrf(request, csrf)
+        try:
+            original = reveal(engine, item_id, user, settings.secret_key)
+        except ReviewError as e:
+            return RedirectResponse(f"/console/items/{item_id}?e={html.escape(str(e))}", status_code=303)
+        return await item_page(request, item_id, revealed=original)
+
+    @router.get("/appeals", response_class=HTMLResponse)
+    async def appeals_page(request: Request) -> HTMLResponse:
+        user = require(request, "appeals")
+        return render(
+            request, "appeals.html", user, appeals=list_appeals(engine, "open"), decided=list_appeals(engine, None)
+        )
+
+    @router.post("/appeals/{appeal_id}")
+    async def appeal_decide(
+        request: Request,
+        appeal_id: int,
+        outcome: str = Form(...),
+        note: str = Form(""),
+        band: str = Form(""),
+        csrf: str = Form(""),
+    ) -> Response:
+        user = require(request, "appeals")
+        check_csrf(request, csrf)
+        try:
+            decide_appeal(engine, appeal_id, user, outcome, note, band or None)
+        except (ReviewError, ValueError) as e:
+            raise HTTPException(422, str(e)) from e
+        return RedirectResponse("/console/appeals", status_code=303)
+
+    @router.get("/reports", response_class=HTMLResponse)
+    async def reports_page(request: Request, start: str | None = None, end: str | None = None) -> HTMLResponse:
+        from serving.review.reports import report_data
+
+        user = require(request, "reports")
+        data = report_data(
+            engine, date.fromisoformat(start) if start else None, date.fromisoformat(end) if end else None
+        )
+        return render(
+            request,
+            "reports.html",
+            user,
+            data=data,
+            start=start or "",
+            end=end or "",
+            data_json=json.dumps(data, ensure_ascii=False, indent=1, default=str),
+        )
+
+    @router.get("/reports/export.{fmt}")
+    async def reports_export(request: Request, fmt: str, start: str | None = None, end: str | None = None) -> Response:
+        from serving.review.reports import report_csv, report_data, report_pdf
+
+        require(request, "reports")
+        data = report_data(
+            engine, date.fromisoformat(start) if start else None, date.fromisoformat(end) if end else None
+        )
+        if fmt == "csv":
+            return Response(
+                report_csv(data),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": "attachment; filename=vicas-report.csv"},
+            )
+        if fmt == "pdf":
+            return Response(
+                report_pdf(data, "vicas: báo cáo kiểm duyệt"),
+                media_type="application/pdf",
+                headers={"Content-Disposition": "attachment; filename=vicas-report.pdf"},
+            )
+        raise HTTPException(404, "formats: csv, pdf")
+
+    @router.get("/reports/chart/{name}.png")
+    async def report_chart(request: Request, name: str, start: str | None = None, end: str | None = None) -> Response:
+        from serving.review.reports import report_charts, report_data
+
+        require(request, "reports")
+        charts = report_charts(
+            report_data(engine, date.fromisoformat(start) if start else None, date.fromisoformat(end) if end else None)
+        )
+        if name not in charts:
+            raise HTTPException(404, f"charts: {sorted(charts)}")
+        return Response(charts[name], media_type="image/png")
+
+    @router.get("/blocklists", response_class=HTMLResponse)
+    async def blocklists_page(request: Request, min_band: str = "T18") -> HTMLResponse:
+        from serving.review.blocklists import blocklist_entries
+
+        user = require(request, "blocklists")
+        return render(
+            request, "blocklists.html", user, min_band=min_band, entries=blocklist_entries(engine, Band(min_band))
+        )
+
+    @router.get("/blocklists/{fmt}")
+    async def blocklist_file(request: Request, fmt: str, min_band: str = "T18") -> Response:
+        from serving.review.blocklists import blocklist_entries, csv_list, hosts_file, rpz_zone
+
+        require(request, "blocklists")
+        try:
+            band = Band(min_band)
+        except ValueError as e:
+            raise HTTPException(422, f"min_band must be one of {[b.value for b in BAND_ORDER]}") from e
+        entries = blocklist_entries(engine, band)
+        makers = {"hosts": (hosts_file, "text/plain"), "rpz": (rpz_zone, "text/dns"), "csv": (csv_list, "text/csv")}
+        if fmt not in makers:
+            raise HTTPException(404, "formats: hosts, rpz, csv")
+        make, media = makers[fmt]
+        return PlainTextResponse(make(entries, band), media_type=f"{media}; charset=utf-8")
+
+    @router.get("/audit", response_class=HTMLResponse)
+    async def audit_page(request: Request) -> HTMLResponse:
+        user = require(request, "admin")
+        return render(request, "audit.html", user, entries=audit.entries(engine), result=audit.verify(engine))
+
+    @router.get("/admin", response_class=HTMLResponse)
+    async def admin_page(request: Request) -> HTMLResponse:
+        user = require(request, "admin")
+        return render(request, "admin.html", user, roles=ROLES, message=request.query_params.get("m"))
+
+    @router.post("/admin/users")
+    async def admin_create_user(
+        request: Request,
+        username: str = Form(...),
+        password: str = Form(...),
+        role: str = Form(...),
+        csrf: str = Form(""),
+    ) -> Response:
+        user = require(request, "admin")
+        check_csrf(request, csrf)
+        try:
+            create_user(engine, username, password, role)
+        except AccountError as e:
+            return RedirectResponse(f"/console/admin?m={html.escape(str(e))}", status_code=303)
+        with engine.begin() as conn:
+            audit.append(conn, user.username, "user:create", f"user:{username}", None, {"role": role})
+        return RedirectResponse(f"/console/admin?m=created {html.escape(username)}", status_code=303)
+
+    @router.post("/export")
+    async def export(request: Request, csrf: str = Form("")) -> Response:
+        user = require(request, "admin")
+        check_csrf(request, csrf)
+        path, n = export_reviewed(engine, settings.reviewed_export_dir)
+        with engine.begin() as conn:
+            audit.append(conn, user.username, "export:reviewed", str(path), None, {"items": n})
+        return RedirectResponse(f"/console/admin?m=exported {n} items to {path}", status_code=303)
+
+    return router

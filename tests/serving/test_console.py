@@ -1,0 +1,295 @@
+"""The review console over HTTP: accounts and roles, CSRF, lockout, queue, decisions with four eyes,
+reveal, appeals through the API, the audit chain, and the feedback export."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text, update
+
+from serving.api import create_app
+from serving.config import Settings
+from serving.db import audit_log, flagged_items, make_engine, migrate
+from serving.keys import create_key
+from serving.review import audit
+from serving.review.accounts import create_user
+from serving.review.service import seal
+from serving.store import FlaggedItem, FlagStore
+from training.adapters import read_reviewed
+from vicas import cli
+
+pytestmark = pytest.mark.slow
+PASSWORD = "correct horse battery"
+SECRET = "test-secret-key-0123456789"
+
+
+def _item(
+    key: str,
+    band: str,
+    cats: dict[str, int],
+    url: str | None = None,
+    minutes_ago: int = 0,
+    score: float = 0.9,
+    original: str | None = None,
+) -> FlaggedItem:
+    text_ = "Bé Na lớp 3A nhà ở [ẩn], mày ngu quá"
+    return FlaggedItem(
+        item_key=key,
+        content_hash=key.ljust(64, "0"),
+        partner="telco-a",
+        url=url,
+        domain=None,
+        band=band,
+        categories={
+            c: {"score": score if cats.get(c) else 0.05, "severity": cats.get(c, 0)}
+            for c in ("sexual", "child_sexual", "harassment", "personal_data", "gambling")
+        },
+        evidence=[{"category": "harassment", "start": 29, "end": 32, "text": "ngu", "score": 0.8}],
+        text=text_,
+        model_version="vicas-text@test",
+        policy_version="p1",
+        created_at=(datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(),
+        private=seal(original, SECRET) if original else None,
+    )
+
+
+@pytest.fixture
+def console(tiny_pipeline, database_url, tmp_path):
+    migrate(database_url)
+    db = make_engine(database_url)
+    for name, role in (("rev1", "reviewer"), ("rev2", "reviewer"), ("sup", "supervisor"), ("adm", "admin")):
+        create_user(db, name, PASSWORD, role)
+    FlagStore(db, tmp_path / "spool").save(
+        [
+            _item("a:0", "T13", {"harassment": 2}, minutes_ago=30, score=0.55),
+            _item("b:0", "C", {"child_sexual": 3, "sexual": 2}, url="https://x.example/c", minutes_ago=10),
+            _item(
+                "c:0",
+                "T16",
+                {"gambling": 2},
+                url="https://cado.example/p",
+                minutes_ago=20,
+                score=0.97,
+                original="Bé Na lớp 3A nhà ở ngõ 12 Lê Lợi, mày ngu quá",
+            ),
+        ]
+    )
+    settings = Settings(
+        model_dir=tiny_pipeline["model"],
+        database_url=database_url,
+        spool_dir=tmp_path / "spool",
+        secret_key=SECRET,
+        reviewed_export_dir=tmp_path / "reviewed",
+    )
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        yield client, db
+    db.dispose()
+
+
+def _csrf(client: TestClient, path: str) -> str:
+    page = client.get(path)
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match, page.text[:500]
+    return match.group(1)
+
+
+def login(client: TestClient, user: str, password: str = PASSWORD):
+    token = _csrf(client, "/console/login")
+    return client.post(
+        "/console/login", data={"username": user, "password": password, "csrf": token}, follow_redirects=False
+    )
+
+
+def ids_in_queue(page: str) -> list[int]:
+    return [int(x) for x in re.findall(r'class="queue-row" data-id="(\d+)"', page)]
+
+
+def test_login_csrf_and_lockout(console):
+    client, _ = console
+    assert client.get("/console/", follow_redirects=False).headers["location"] == "/console/login"
+    r = client.post("/console/login", data={"username": "rev1", "password": PASSWORD, "csrf": "forged"})
+    assert r.status_code == 403
+    for _ in range(5):
+        assert "wrong username or password" in login(client, "rev1", "not the password").text
+    r = login(client, "rev1")  # locked now, even with the right password
+    assert r.status_code == 200 and "locked" in r.text
+    r = login(client, "rev2")
+    assert r.status_code == 303 and r.headers["location"] == "/console/"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" in cookie
+
+
+def test_partner_keys_never_open_the_console_and_roles_are_enforced(console):
+    client, db = console
+    key = create_key(db, "telco-z", {"classify", "verdicts", "appeals", "admin"})
+    r = client.get("/console/", headers={"Authorization": f"Bearer {key}"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/login"
+    login(client, "rev1")
+    for page in ("/console/admin", "/console/audit", "/console/reports", "/console/blocklists", "/console/appeals"):
+        assert client.get(page).status_code == 403, page
+    assert client.get("/console/").status_code == 200
+
+
+def test_queue_order_filters_and_counts(console):
+    client, _ = console
+    login(client, "rev1")
+    page = client.get("/console/").text
+    assert ids_in_queue(page) == [2, 1, 3]  # C / child_sexual first, then the least confident
+    assert "3 mục" in page  # Vietnamese by default
+    page = client.get("/console/", params={"category": "gambling"}).text
+    assert ids_in_queue(page) == [3]
+    assert ids_in_queue(client.get("/console/", params={"band": "T13"}).text) == [1]
+    assert ids_in_queue(client.get("/console/", params={"max_confidence": "0.6"}).text) == [1]
+    client.get("/console/lang/en")
+    assert "3 items" in client.get("/console/").text
+
+
+def _decide(client, item_id, decision, **extra):
+    token = _csrf(client, f"/console/items/{item_id}")
+    return client.post(
+        f"/console/items/{item_id}/decide", data={"decision": decision, "csrf": token, **extra}, follow_redirects=False
+    )
+
+
+def test_decisions_four_eyes_and_reviewed_verdicts(console):
+    client, db = console
+    login(client, "rev1")
+    page = client.get("/console/items/1").text
+    assert '<mark class="ev ev-harassment"' in page and "ngu</mark>" in page
+    _decide(client, 1, "confirm", note="ok")
+    _decide(client, 2, "confirm")
+    assert "awaiting_second" in client.get("/console/items/2").text
+    r = _decide(client, 2, "second_confirm")
+    assert "another+reviewer" in r.headers["location"] or "another%20reviewer" in r.headers["location"]
+    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    login(client, "rev2")
+    _decide(client, 2, "second_confirm")
+    _decide(client, 3, "change", **{"sev_gambling": "3", "sev_sexual": "0"})
+    with db.connect() as conn:
+        rows = {r["id"]: r for r in conn.execute(select(flagged_items)).mappings()}
+    assert rows[1]["status"] == "reviewed" and rows[1]["final_band"] == "T13"
+    assert rows[2]["status"] == "reviewed" and rows[2]["final_band"] == "C"
+    assert rows[3]["status"] == "awaiting_second" and rows[3]["final_band"] is None  # gambling 3 -> C: 4 eyes
+    key = create_key(db, "filter-q", {"verdicts"})
+    v = client.get("/v1/verdicts", params={"url": "https://x.example/c"}, headers={"Authorization": f"Bearer {key}"})
+    assert v.json()["source"] == "reviewed" and v.json()["band"] == "C"
+    actions = [e["action"] for e in audit.entries(db)]
+    assert actions.count("decision:confirm") == 2 and "decision:second_confirm" in actions
+
+
+def test_reveal_needs_the_role_and_is_logged(console):
+    client, db = console
+    login(client, "rev1")
+    assert "reveal-button" not in client.get("/console/items/3").text
+    assert client.post("/console/items/3/reveal", data={"csrf": _csrf(client, "/console/")}).status_code == 403
+    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    login(client, "sup")
+    page = client.get("/console/items/3").text
+    assert "ngõ 12 Lê Lợi" not in page and "reveal-button" in page
+    r = client.post("/console/items/3/reveal", data={"csrf": _csrf(client, "/console/items/3")})
+    assert "ngõ 12 Lê Lợi" in r.text
+    assert [e for e in audit.entries(db) if e["action"] == "reveal" and e["actor"] == "sup"]
+
+
+def test_appeal_from_partner_to_console_and_back(console):
+    client, db = console
+    key = create_key(db, "telco-a", {"appeals", "verdicts"})
+    partner = {"Authorization": f"Bearer {key}"}
+    r = client.post(
+        "/v1/appeals", json={"item_id": 3, "reason": "đây là tin tức, không phải quảng cáo"}, headers=partner
+    )
+    assert r.status_code == 201 and r.json()["status"] == "open"
+    appeal_id = r.json()["id"]
+    assert client.post("/v1/appeals", json={"item_id": 999, "reason": "x"}, headers=partner).status_code == 422
+    login(client, "sup")
+    assert "đây là tin tức" in client.get("/console/appeals").text
+    token = _csrf(client, "/console/appeals")
+    client.post(
+        f"/console/appeals/{appeal_id}",
+        data={"outcome": "overturned", "band": "T13", "note": "news report", "csrf": token},
+    )
+    got = client.get(f"/v1/appeals/{appeal_id}", headers=partner).json()
+    assert got["status"] == "overturned" and got["decided_band"] == "T13"
+    verdict = client.get("/v1/verdicts", params={"url": "https://cado.example/p"}, headers=partner).json()
+    assert verdict["band"] == "T13" and verdict["source"] == "reviewed"
+
+
+def test_audit_chain_detects_edits_and_deletions(console, monkeypatch, capsys, database_url):
+    client, db = console
+    login(client, "rev1")
+    for item_id in (1, 2):
+        _decide(client, item_id, "confirm")
+    assert audit.verify(db).ok
+    monkeypatch.setenv("VICAS_DATABASE_URL", database_url)
+    assert cli.main(["audit", "verify"]) == 0
+    with db.begin() as conn:
+        conn.execute(update(audit_log).where(audit_log.c.id == 1).values(actor="someone-else"))
+    result = audit.verify(db)
+    assert not result.ok and any("edited" in p for p in result.problems)
+    assert cli.main(["audit", "verify"]) == 1
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE id = 1"))
+    assert any("deleted" in p or "does not follow" in p for p in audit.verify(db).problems)
+    capsys.readouterr()
+
+
+def test_reviewed_items_feed_the_ingest_stage(console, tmp_path):
+    client, _db = console
+    login(client, "rev1")
+    _decide(client, 1, "change", **{"sev_harassment": "1"})
+    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    login(client, "adm")
+    r = client.post("/console/export", data={"csrf": _csrf(client, "/console/admin")}, follow_redirects=False)
+    assert "exported 1 items" in unquote(r.headers["location"])
+    rows = list(read_reviewed(tmp_path / "reviewed"))
+    assert len(rows) == 1 and rows[0].labels["harassment"] == (1, 1) and rows[0].split == "train"
+    assert rows[0].labels["sexual"] == (0, 0)
+    assert json.loads((tmp_path / "reviewed" / "reviewed.jsonl").read_text().splitlines()[0])["kind"] == "reviewed"
+
+
+def test_admin_creates_accounts_from_the_console(console):
+    client, db = console
+    login(client, "adm")
+    token = _csrf(client, "/console/admin")
+    r = client.post(
+        "/console/admin/users",
+        data={"username": "rev3", "password": "short", "role": "reviewer", "csrf": token},
+        follow_redirects=False,
+    )
+    assert "12 characters" in unquote(r.headers["location"])
+    client.post(
+        "/console/admin/users", data={"username": "rev3", "password": PASSWORD * 2, "role": "reviewer", "csrf": token}
+    )
+    assert "user:create" in [e["action"] for e in audit.entries(db)]
+
+
+def test_reports_and_blocklists_for_supervisors(console):
+    from serving.review.blocklists import verify_checksum
+
+    client, _db = console
+    login(client, "rev1")
+    _decide(client, 1, "false_positive")
+    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    login(client, "sup")
+    _decide(client, 2, "confirm")
+    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    login(client, "rev2")
+    _decide(client, 2, "second_confirm")
+    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    login(client, "sup")
+    assert client.get("/console/reports").status_code == 200
+    csv_text = client.get("/console/reports/export.csv").text
+    assert "section" in csv_text.splitlines()[0] and "child_sexual" in csv_text
+    pdf = client.get("/console/reports/export.pdf")
+    assert pdf.content.startswith(b"%PDF")
+    assert client.get("/console/reports/chart/by_band.png").content.startswith(b"\x89PNG")
+    hosts = client.get("/console/blocklists/hosts", params={"min_band": "T18"}).text
+    assert "x.example" in hosts and "cado.example" not in hosts and verify_checksum(hosts)
+    rpz = client.get("/console/blocklists/rpz", params={"min_band": "C"}).text
+    assert "x.example CNAME ." in rpz and verify_checksum(rpz)
+    assert client.get("/console/blocklists/csv", params={"min_band": "R21"}).status_code == 422
