@@ -21,9 +21,12 @@ pipeline: setup  ## run the DVC pipeline offline: data, training, baseline, expo
 
 run: pipeline serve  ## the main job: pipeline, then the API on http://127.0.0.1:8000 with a fresh key
 
-serve: setup  ## start the API on the exported model; prints a new partner key first
+serve: setup  ## the API and review console on the exported model; prints a partner key and the first admin
+	@test -f .env || echo "VICAS_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')" > .env
 	@. $(BIN)/activate && echo "API key for local testing (shown once):" && \
 	  vicas keys create --name "local-$$(date +%s)" && \
+	  vicas users ensure-admin && \
+	  echo "review console: http://127.0.0.1:8000/console/" && \
 	  vicas serve --host 127.0.0.1 --port 8000
 
 test: setup  ## run the test suite

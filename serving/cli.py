@@ -42,6 +42,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     u.set_defaults(func=_users_create)
 
+    ea = usub.add_parser(
+        "ensure-admin", help="create the first admin account if there is none; prints its password once"
+    )
+    ea.add_argument("--username", default="admin")
+    ea.set_defaults(func=_users_ensure_admin)
+
     audit = sub.add_parser("audit", help="the console's hash-chained audit log")
     asub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     v = asub.add_parser("verify", help="recompute the hash chain; exit 1 if any entry was edited or deleted")
@@ -140,7 +146,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
     result = verify(db)
     for p in result.problems:
         print(p)
-    print(f"{result.entries} entries, chain {'intact' if result.ok else 'BROKEN'}")
+    print(f"{result.entries} entries, chain {'intact' if result.ok else 'BROKEN'}, head {result.head}")
     return 0 if result.ok else 1
 
 
@@ -150,4 +156,23 @@ def _review_export(args: argparse.Namespace) -> int:
     settings, db = _db()
     path, n = export_reviewed(db, settings.reviewed_export_dir)
     print(f"exported {n} reviewed items to {path}")
+    return 0
+
+
+def _users_ensure_admin(args: argparse.Namespace) -> int:
+    import secrets
+
+    from sqlalchemy import select
+
+    from serving.db import users
+    from serving.review.accounts import create_user
+
+    _, db = _db()
+    with db.connect() as conn:
+        if conn.execute(select(users.c.id).where(users.c.role == "admin")).first() is not None:
+            print("an admin account exists already")
+            return 0
+    password = secrets.token_urlsafe(15)
+    create_user(db, args.username, password, "admin")
+    print(f"first admin account for the review console (shown once): {args.username} / {password}")
     return 0

@@ -45,6 +45,7 @@ class VerifyResult:
     entries: int
     ok: bool
     problems: list[str]
+    head: str = GENESIS  # hash of the newest entry: keep it outside the database to catch a cut-off tail
 
 
 def verify(engine: Engine) -> VerifyResult:
@@ -67,7 +68,7 @@ def verify(engine: Engine) -> VerifyResult:
             if recomputed != row["hash"]:
                 problems.append(f"entry {row['id']}: content does not match its hash (edited)")
             prev = row["hash"]
-    return VerifyResult(n, not problems, problems)
+    return VerifyResult(n, not problems, problems, prev)
 
 
 def entries(engine: Engine, target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:

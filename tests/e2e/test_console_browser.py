@@ -41,6 +41,7 @@ def server(tiny_pipeline, tmp_path):
     db = make_engine(url)
     create_user(db, "reviewer1", PASSWORD, "reviewer")
     create_user(db, "supervisor1", PASSWORD, "supervisor")
+    create_user(db, "admin1", PASSWORD, "admin")
     now = datetime.now(UTC).isoformat()
 
     def item(key: str, band: str, cats: dict[str, int], text: str) -> FlaggedItem:
@@ -67,7 +68,11 @@ def server(tiny_pipeline, tmp_path):
     )
     db.dispose()
     settings = Settings(
-        model_dir=tiny_pipeline["model"], database_url=url, spool_dir=tmp_path / "spool", secret_key="e2e-secret"
+        model_dir=tiny_pipeline["model"],
+        database_url=url,
+        spool_dir=tmp_path / "spool",
+        secret_key="e2e-secret",
+        reviewed_export_dir=tmp_path / "reviewed",
     )
     port = _free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
@@ -82,12 +87,21 @@ def server(tiny_pipeline, tmp_path):
     thread.join(timeout=10)
 
 
-def test_reviewer_and_supervisor_in_a_real_browser(server, tmp_path):
+def _sign_in(page, server: str, user: str) -> None:
+    page.goto(f"{server}/console/login")
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.click("#login-button")
+
+
+def test_review_flow_in_a_real_browser(server, tmp_path):
     if not Path(CHROMIUM).exists():
         if os.environ.get("VICAS_REQUIRE_BROWSER") == "1":
             pytest.fail(f"Chromium is required (VICAS_REQUIRE_BROWSER=1) but {CHROMIUM} does not exist")
         pytest.skip("no Chromium (apt-get install chromium, or set VICAS_CHROMIUM)")
     sync_api = pytest.importorskip("playwright.sync_api")
+    shots = Path(os.environ.get("VICAS_SCREENSHOT_DIR", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -101,34 +115,50 @@ def test_reviewer_and_supervisor_in_a_real_browser(server, tmp_path):
                 "--no-first-run",
             ],
         )
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 1200, "height": 760})
         page.goto(f"{server}/console/")
         assert page.url.endswith("/console/login")
-        page.fill("#username", "reviewer1")
-        page.fill("#password", PASSWORD)
-        page.click("#login-button")
+        page.screenshot(path=str(shots / "login.png"))
+        _sign_in(page, server, "reviewer1")
         page.click("#lang-en")
         page.wait_for_selector("#queue")
         assert "2 items" in page.inner_text("#counts")
-        rows = page.locator(".queue-row")
-        assert rows.first.get_attribute("data-id") == "2"  # band C first
-        page.screenshot(path=str(tmp_path / "queue.png"))
-        page.goto(f"{server}/console/items/1")
+        assert page.locator(".queue-row").first.get_attribute("data-id") == "2"  # band C first
+        page.screenshot(path=str(shots / "queue.png"))
+        # filter the queue
+        page.select_option("select[name=category]", "gambling")
+        page.click("#filter-button")
+        page.wait_for_selector("#counts")
+        assert "1 items" in page.inner_text("#counts")
+        assert [r.get_attribute("data-id") for r in page.locator(".queue-row").all()] == ["1"]
+        # review an item with the keyboard
+        page.click("text=Open")
         assert page.locator("mark.ev-gambling").count() == 1
-        page.keyboard.press("c")  # confirm with the shortcut
+        page.screenshot(path=str(shots / "item.png"))
+        page.keyboard.press("c")
         page.wait_for_selector("#decided")
         page.goto(f"{server}/console/items/2")
         page.keyboard.press("c")
         page.wait_for_selector("#second-form")
-        page.screenshot(path=str(tmp_path / "awaiting_second.png"))
         page.click("text=Sign out")
-        page.fill("#username", "supervisor1")
-        page.fill("#password", PASSWORD)
-        page.click("#login-button")
+        # four eyes: another person gives the second review of the C item
+        _sign_in(page, server, "supervisor1")
         page.goto(f"{server}/console/items/2")
         page.keyboard.press("s")
         page.wait_for_selector("#decided")
         assert page.inner_text("#final-band") == "C"
-        page.screenshot(path=str(tmp_path / "decided.png"))
+        page.click("text=Đăng xuất")  # the supervisor's session is in Vietnamese
+        # the admin sees the audit entries and runs the export
+        _sign_in(page, server, "admin1")
+        page.goto(f"{server}/console/audit")
+        assert "Chuỗi nguyên vẹn" in page.inner_text("#chain-status")
+        assert page.locator("text=decision:second_confirm").count() == 1
+        page.screenshot(path=str(shots / "audit.png"))
+        page.goto(f"{server}/console/admin")
+        page.click("#export-button")
+        page.wait_for_selector("#admin-message")
+        assert "exported 2 items" in page.inner_text("#admin-message")
         browser.close()
-    assert (tmp_path / "decided.png").stat().st_size > 1000
+    exported = (tmp_path / "reviewed" / "reviewed.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(exported) == 2
+    assert (shots / "item.png").stat().st_size > 1000

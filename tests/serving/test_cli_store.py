@@ -85,3 +85,18 @@ def test_settings_refuse_unknown_database_drivers(bad, monkeypatch):
     monkeypatch.setenv("VICAS_DATABASE_URL", bad)
     with pytest.raises(ValidationError, match="sqlite:// or postgresql"):
         Settings()
+
+
+def test_first_admin_is_created_once(database_url, monkeypatch, capsys):
+    from serving.review.accounts import authenticate
+
+    monkeypatch.setenv("VICAS_DATABASE_URL", database_url)
+    assert cli.main(["users", "ensure-admin"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "shown once" in line
+    password = line.rsplit(" / ", 1)[1]
+    db = make_engine(database_url)
+    assert authenticate(db, "admin", password).role == "admin"
+    assert cli.main(["users", "ensure-admin"]) == 0
+    assert "exists already" in capsys.readouterr().out
+    db.dispose()
