@@ -26,7 +26,7 @@ from serving.batcher import MicroBatcher, content_hash
 from serving.config import Settings
 from serving.db import make_engine, migrate
 from serving.html import visible_text
-from serving.keys import Partner, RateLimiter, count_usage, verify_key
+from serving.keys import Partner, count_usage, make_rate_limiter, verify_key
 from serving.review.service import ReviewError, create_appeal, get_appeal, seal
 from serving.review.web import LoginRequired, build_router
 from serving.store import FlaggedItem, FlagStore, domain_of, lookup_verdict, record_verdict
@@ -172,7 +172,7 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
     settings = settings or Settings()
     policy = load_policy(settings.policy_path)
     metrics = Metrics()
-    limiter = RateLimiter()
+    limiter = make_rate_limiter(settings.redis_url)
     db = make_engine(settings.database_url)
     store = FlagStore(db, settings.spool_dir)
 

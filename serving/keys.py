@@ -107,6 +107,42 @@ class RateLimiter:
             return (cost - tokens) / rate
 
 
+class RedisRateLimiter:
+    """The same token bucket kept in Redis, so a partner's limit holds across API replicas and workers."""
+
+    # KEYS[1] bucket key; ARGV: capacity, rate per second, cost, now (seconds). Returns wait in ms (0 = allowed).
+    _SCRIPT = """
+    local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+    local capacity, rate, cost, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+    local tokens = tonumber(b[1]) or capacity
+    local ts = tonumber(b[2]) or now
+    tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+    local wait = 0
+    if tokens >= cost then tokens = tokens - cost else wait = math.ceil((cost - tokens) / rate * 1000) end
+    redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
+    redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
+    return wait
+    """
+
+    def __init__(self, url: str, prefix: str = "vicas:rl:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+        self._script = self._redis.register_script(self._SCRIPT)
+        self._prefix = prefix
+
+    def acquire(self, partner: Partner, cost: int = 1) -> float:
+        rate = partner.rate_limit_per_minute / 60.0
+        wait_ms = self._script(
+            keys=[f"{self._prefix}{partner.id}"], args=[partner.rate_limit_per_minute, rate, cost, time.time()]
+        )
+        return float(wait_ms) / 1000.0
+
+
+def make_rate_limiter(redis_url: str | None) -> RateLimiter | RedisRateLimiter:
+    return RedisRateLimiter(redis_url) if redis_url else RateLimiter()
+
+
 def count_usage(engine: Engine, partner_id: int, items: int, day: date | None = None) -> None:
     """Requests and items per key per day (upsert that works on SQLite and PostgreSQL)."""
     d = (day or datetime.now(UTC).date()).isoformat()

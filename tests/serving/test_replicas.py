@@ -1,0 +1,100 @@
+"""Two API processes on loopback share PostgreSQL (review store) and Redis (rate limits)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import pytest
+
+from serving.db import make_engine, migrate
+from serving.keys import create_key
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+REDIS_URL = os.environ.get("VICAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _redis_ok() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def test_rate_limit_holds_across_two_replicas(tiny_pipeline, database_url, tmp_path):
+    if database_url.startswith("sqlite"):
+        pytest.skip("replicas share PostgreSQL")
+    if not _redis_ok():
+        if os.environ.get("VICAS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"Redis is required in CI but {REDIS_URL} is unreachable")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    migrate(database_url)
+    db = make_engine(database_url)
+    key = create_key(db, f"replicated-{uuid.uuid4().hex[:6]}", {"classify"}, rate_limit_per_minute=10)
+    db.dispose()
+    env = {
+        **os.environ,
+        "VICAS_MODEL_DIR": str(tiny_pipeline["model"]),
+        "VICAS_DATABASE_URL": database_url,
+        "VICAS_REDIS_URL": REDIS_URL,
+        "VICAS_SPOOL_DIR": str(tmp_path / "spool"),
+        "VICAS_FLAG_BAND": "P",
+    }
+    ports = [_free_port(), _free_port()]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "vicas.cli", "serve", "--port", str(p)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for p in ports
+    ]
+    try:
+        for p in ports:
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{p}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+        headers = {"Authorization": f"Bearer {key}"}
+        codes = []
+        for i in range(16):  # alternate replicas: the 10-per-minute budget is shared, not 10 each
+            r = httpx.post(
+                f"http://127.0.0.1:{ports[i % 2]}/v1/classify",
+                json={"text": f"tin số {i}"},
+                headers=headers,
+                timeout=30,
+            )
+            codes.append(r.status_code)
+        assert codes.count(200) == 10 and codes.count(429) == 6, codes
+        db = make_engine(database_url)
+        with db.connect() as conn:
+            from sqlalchemy import func, select
+
+            from serving.db import flagged_items
+
+            n, distinct = conn.execute(
+                select(func.count(), func.count(func.distinct(flagged_items.c.item_key))).select_from(flagged_items)
+            ).one()
+        db.dispose()
+        assert n == distinct == 10  # every answered item stored exactly once, whichever replica took it
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
