@@ -109,6 +109,7 @@ class TrainTextConfig(StageConfig):
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     dropout: float = Field(0.1, ge=0, lt=1)
     pos_weight_cap: float = Field(8.0, ge=1)
+    augment_no_diacritics: float = Field(0.3, ge=0, le=1, description="share of training rows added again unaccented")
     source_weights: dict[str, float] = Field(description="relative sampling weight of one example per source")
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"severity": 1.0, "mil": 0.5, "evidence": 0.5, "native": 0.5}
@@ -129,6 +130,11 @@ class ExportTextConfig(StageConfig):
     opset: int = 17
     max_length: int = 128
     serve_int8: bool = Field(True, description="serve the int8 model (default) or fp32")
+    int8_per_channel: bool = Field(True, description="per-channel int8 weights (keeps more accuracy)")
+    recall_first: list[str] = Field(
+        default_factory=lambda: ["child_sexual", "self_harm"],
+        description="categories whose int8 thresholds maximise F2, as in training",
+    )
     parity_examples: int = Field(256, ge=8, description="dev rows for the PyTorch vs ONNX fp32 comparison")
     fp32_tolerance: float = Field(1e-3, ge=0, description="max |p_torch - p_onnx| on calibrated probabilities")
     f1_rows: int = Field(3000, ge=10, description="dev rows (all own + a public sample) for the int8 F1 gate")

@@ -85,6 +85,22 @@ def parity_report(
     return worst
 
 
+def calibrate_engine(engine: TextEngine, dev: list[dict[str, Any]], recall_first: list[str]) -> Calibration:
+    """Fit the calibration of an exported model on its own dev outputs (same rule as training)."""
+    from training.calibration import calibrate
+    from training.text_data import severity_targets
+
+    logits = []
+    for start in range(0, len(dev), 256):
+        raw = engine.infer([str(r["text"]) for r in dev[start : start + 256]])
+        for i in range(len(raw.norms)):
+            js = raw.by_text.get(i) or []
+            logits.append(raw.sev_logits[js].max(axis=0) if js else np.full((len(CATEGORIES), 3), -30.0))
+    t = np.stack([severity_targets(r["labels"])[0] for r in dev])
+    m = np.stack([severity_targets(r["labels"])[1] for r in dev])
+    return calibrate(np.stack(logits).astype(np.float32), t, m, recall_first)
+
+
 def macro_f1_of(engine: TextEngine, rows: list[dict[str, object]]) -> float:
     """Presence macro-F1 of an exported model on prepared rows (masked like evaluation)."""
     from training.metrics import presence_metrics
@@ -114,7 +130,7 @@ def export(cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_mod
     fp32_path, int8_path = out / "model.onnx", out / "model.int8.onnx"
     export_onnx(model, fp32_path, cfg.opset)
     model.eval()  # the exporter can leave modules in training mode (dropout on): parity needs eval
-    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=cfg.int8_per_channel)
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
     shutil.copy(trained / "calibration.json", out / "calibration.json")
     training = json.loads((trained / "training.json").read_text()) if (trained / "training.json").exists() else {}
@@ -127,7 +143,7 @@ def export(cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_mod
     data_version = digest.hexdigest()[:16]
 
     def manifest(parity: dict[str, float]) -> Manifest:
-        files = ["model.onnx", "model.int8.onnx", "tokenizer.json", "calibration.json"]
+        files = ["model.onnx", "model.int8.onnx", "tokenizer.json", "calibration.json", "calibration.int8.json"]
         return Manifest(
             name="vicas-text",
             version=datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
@@ -136,6 +152,7 @@ def export(cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_mod
             base_model=base_model,
             files={f: sha256_file(out / f) for f in files},
             default_onnx="model.int8.onnx" if cfg.serve_int8 else "model.onnx",
+            calibrations={"model.onnx": "calibration.json", "model.int8.onnx": "calibration.int8.json"},
             categories=list(CATEGORIES),
             native_heads=dict(NATIVE_HEADS),
             max_length=int(training.get("max_length", cfg.max_length)),
@@ -147,8 +164,14 @@ def export(cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_mod
             policy_version=load_policy().version,
         )
 
-    manifest(parity={}).write(out)  # lets the engine load the folder for the parity check
+    # int8 shifts probabilities a little: it gets its own calibration on dev (temporarily the fp32 one, so the
+    # engine can load the folder to compute its dev logits)
+    shutil.copy(out / "calibration.json", out / "calibration.int8.json")
+    manifest(parity={}).write(out)
     dev = load_rows(data / "dev.jsonl")
+    int8_cal = calibrate_engine(TextEngine(out, "model.int8.onnx", check_files=False), dev, cfg.recall_first)
+    (out / "calibration.int8.json").write_text(int8_cal.model_dump_json(indent=2), encoding="utf-8")
+    manifest(parity={}).write(out)
     enc = encode_rows(dev[: cfg.parity_examples], tokenizer, cfg.max_length)
     batches = [collate(enc[i : i + 16], int(tokenizer.pad_token_id)) for i in range(0, len(enc), 16)]
     calibration = Calibration.model_validate_json((out / "calibration.json").read_text())

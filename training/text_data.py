@@ -19,7 +19,7 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from training.text_model import NATIVE_HEADS
-from vicas.normalize import normalize
+from vicas.normalize import fold_diacritics, normalize, normalize_text
 from vicas.taxonomy import CATEGORIES
 
 NATIVE_KEYS = {
@@ -85,6 +85,25 @@ def char_evidence(row: dict[str, Any]) -> np.ndarray | None:
         if any(s < se and e > ss for ss, se in spans):
             marks[i] = 1.0
     return marks
+
+
+def unaccented_copies(rows: list[dict[str, Any]], share: float, seed: int) -> list[dict[str, Any]]:
+    """Copies of a seeded share of rows typed without diacritics, as many people type.
+
+    Folding diacritics keeps every character in place, so evidence spans stay valid.
+    """
+    if share <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    picked = np.flatnonzero(rng.random(len(rows)) < share)
+    out = []
+    for i in picked:
+        r = rows[int(i)]
+        text = fold_diacritics(r["text"])
+        if text == r["text"] or len(text) != len(r["text"]):
+            continue
+        out.append({**r, "id": f"{r['id']}~nd", "text": text, "norm": normalize_text(text)})
+    return out
 
 
 def encode_rows(rows: list[dict[str, Any]], tokenizer: PreTrainedTokenizerFast, max_length: int) -> list[Encoded]:

@@ -26,7 +26,15 @@ from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from training.calibration import calibrate
 from training.config import TrainTextConfig, load_section
-from training.text_data import Encoded, collate, encode_rows, load_rows, sequential_batches, weighted_batches
+from training.text_data import (
+    Encoded,
+    collate,
+    encode_rows,
+    load_rows,
+    sequential_batches,
+    unaccented_copies,
+    weighted_batches,
+)
 from training.text_model import NATIVE_HEADS, VIHOS_CATEGORIES, HarmClassifier, ModelOutput, native_slices
 from training.vocab import trim_vocabulary
 from vicas.taxonomy import CATEGORIES
@@ -34,8 +42,26 @@ from vicas.taxonomy import CATEGORIES
 VIHOS_IDX = [CATEGORIES.index(c) for c in VIHOS_CATEGORIES]
 
 
+def native_class_weights(data: list[Encoded], cap: float) -> dict[str, torch.Tensor]:
+    """Per native head, inverse-frequency class weights (capped): macro-F1 benchmarks reward minority classes."""
+    out: dict[str, torch.Tensor] = {}
+    for name, n in NATIVE_HEADS.items():
+        ys = np.array([d.native[name] for d in data if name in d.native])
+        if len(ys) == 0:
+            continue
+        k = max(n, 2)
+        counts = np.bincount(ys, minlength=k).astype(np.float64)
+        w = np.clip(counts.sum() / np.maximum(counts, 1.0) / k, 1.0 / cap, cap)
+        out[name] = torch.tensor(w[1] / w[0] if n == 1 else w, dtype=torch.float32)
+    return out
+
+
 def compute_loss(
-    out: ModelOutput, batch: dict[str, torch.Tensor], pos_weight: torch.Tensor, weights: dict[str, float]
+    out: ModelOutput,
+    batch: dict[str, torch.Tensor],
+    pos_weight: torch.Tensor,
+    weights: dict[str, float],
+    native_weights: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Masked multi-task loss: severity thresholds, MIL on token evidence, ViHOS spans, native labels."""
     sev_mask = batch["sev_mask"]
@@ -63,9 +89,11 @@ def compute_loss(
             continue
         logits = out.native[keep][:, slices[name]]
         if n == 1:
-            nat_loss = nat_loss + F.binary_cross_entropy_with_logits(logits[:, 0], y[keep].float())
+            pw = native_weights.get(name) if native_weights else None
+            nat_loss = nat_loss + F.binary_cross_entropy_with_logits(logits[:, 0], y[keep].float(), pos_weight=pw)
         else:
-            nat_loss = nat_loss + F.cross_entropy(logits, y[keep])
+            cw = native_weights.get(name) if native_weights else None
+            nat_loss = nat_loss + F.cross_entropy(logits, y[keep], weight=cw)
         n_heads += 1
     if n_heads:
         nat_loss = nat_loss / n_heads
@@ -153,6 +181,8 @@ def train(
 
     train_rows = load_rows(prepared / "train.jsonl", cfg.limit_train)
     dev_rows = load_rows(prepared / "dev.jsonl", cfg.limit_dev)
+    # before trimming the vocabulary, so the pieces of unaccented words are kept too
+    train_rows = train_rows + unaccented_copies(train_rows, cfg.augment_no_diacritics, cfg.seed)
     tokenizer: Any = AutoTokenizer.from_pretrained(base_dir)
     model = HarmClassifier.from_base(str(base_dir), num_layers=cfg.num_layers, dropout=cfg.dropout)
     if cfg.trim_vocab:
@@ -165,6 +195,7 @@ def train(
         model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
 
     train_data = encode_rows(train_rows, tokenizer, cfg.max_length)
+    native_weights = native_class_weights(train_data, cfg.pos_weight_cap)
     dev_data = encode_rows(dev_rows, tokenizer, cfg.max_length)
     watch_data = early_stopping_subset(dev_data, cfg.watch_rows, cfg.seed)
     pad_id = int(tokenizer.pad_token_id)
@@ -189,7 +220,7 @@ def train(
     for items in batches:
         batch = {k: v.to(accelerator.device) for k, v in collate(items, pad_id).items()}
         out = model(batch["input_ids"], batch["attention_mask"])
-        loss, parts = compute_loss(out, batch, pos_weight, cfg.loss_weights)
+        loss, parts = compute_loss(out, batch, pos_weight, cfg.loss_weights, native_weights)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -24,7 +24,7 @@ from vicas.inference import (
     severity_probabilities,
     sigmoid,
 )
-from vicas.manifest import Manifest, load_manifest
+from vicas.manifest import Manifest, ManifestError, load_manifest
 from vicas.normalize import Normalized, normalize
 from vicas.taxonomy import CATEGORIES
 
@@ -66,16 +66,18 @@ class TextEngine:
 
         self.folder = Path(folder)
         self.manifest: Manifest = load_manifest(self.folder, check_files=check_files)
-        self.calibration = Calibration.model_validate_json(
-            (self.folder / self.manifest.calibration_file).read_text(encoding="utf-8")
-        )
+        onnx_name = onnx_file or self.manifest.default_onnx
+        cal_file = self.manifest.calibrations.get(onnx_name)
+        if cal_file is None:
+            raise ManifestError(f"{self.folder}: the manifest names no calibration for {onnx_name}")
+        self.calibration = Calibration.model_validate_json((self.folder / cal_file).read_text(encoding="utf-8"))
         self.tokenizer = Tokenizer.from_file(str(self.folder / self.manifest.tokenizer_file))
         opts = ort.SessionOptions()
         n_threads = threads if threads is not None else int(os.environ.get("VICAS_ORT_THREADS", "0"))
         if n_threads:
             opts.intra_op_num_threads = n_threads
         opts.inter_op_num_threads = 1
-        path = self.folder / (onnx_file or self.manifest.default_onnx)
+        path = self.folder / onnx_name
         self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         self.max_length = self.manifest.max_length
         self.bos = self.manifest.special_ids["bos"]

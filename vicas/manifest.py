@@ -53,7 +53,10 @@ class Manifest(BaseModel):
     max_length: int = 128
     special_ids: dict[str, int] = Field(description="bos, eos and pad token ids of the tokenizer")
     normalizer: str = Field(description="normalizer_fingerprint() at export time")
-    calibration_file: str = "calibration.json"
+    calibrations: dict[str, str] = Field(
+        default_factory=lambda: {"model.onnx": "calibration.json"},
+        description="ONNX file -> its calibration file: each exported model is calibrated on dev itself",
+    )
     tokenizer_file: str = "tokenizer.json"
     parity: dict[str, float] = Field(default_factory=dict)
     data_version: str = Field("", description="sha256 (16 hex) of the prepared train and dev files it learned from")

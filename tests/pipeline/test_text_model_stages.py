@@ -41,7 +41,14 @@ def test_training_writes_a_calibrated_model(pipeline):
 def test_export_manifest_parity_and_checksums(pipeline, tmp_path):
     m = load_manifest(pipeline["model"])
     assert m.parity["max_prob_diff_fp32_vs_torch"] <= 1e-3
-    assert set(m.files) == {"model.onnx", "model.int8.onnx", "tokenizer.json", "calibration.json"}
+    assert set(m.files) == {
+        "model.onnx",
+        "model.int8.onnx",
+        "tokenizer.json",
+        "calibration.json",
+        "calibration.int8.json",
+    }
+    assert m.calibrations["model.int8.onnx"] == "calibration.int8.json"
     assert m.default_onnx == "model.int8.onnx"
     assert m.categories == list(CATEGORIES)
     assert len(m.data_version) == 16 and m.policy_version
@@ -196,3 +203,40 @@ def test_error_analysis_notebook_runs_headless(pipeline, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("rows" in "".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream")
+
+
+def test_unaccented_copies_keep_labels_and_evidence_positions():
+    from training.text_data import unaccented_copies
+
+    rows = [
+        {
+            "id": "a",
+            "source": "vihos",
+            "text": "Đồ ngu như bò",
+            "norm": "đồ ngu như bò",
+            "labels": {},
+            "native": {},
+            "spans": [(3, 6)],
+        }
+    ] * 10
+    copies = unaccented_copies(rows, 1.0, seed=1)
+    assert len(copies) == 10
+    c = copies[0]
+    assert c["text"] == "Do ngu nhu bo" and c["norm"] == "do ngu nhu bo" and c["id"] == "a~nd"
+    assert c["text"][3:6] == "ngu" and c["spans"] == [(3, 6)]
+    assert unaccented_copies(rows, 0.0, seed=1) == []
+
+
+def test_native_class_weights_favour_the_minority_class():
+    from training.text_data import Encoded
+    from training.train_text import native_class_weights
+
+    def enc(y):
+        return Encoded(
+            [0, 5, 2], np.zeros((12, 3)), np.zeros((12, 3)), np.zeros(3), 0.0, {"victsd_toxic": y, "vihsd": y}, "s"
+        )
+
+    data = [enc(0)] * 90 + [enc(1)] * 10
+    w = native_class_weights(data, cap=8.0)
+    assert float(w["victsd_toxic"]) == pytest.approx(9.0)  # 90 negatives / 10 positives
+    assert w["vihsd"][1] > w["vihsd"][0]
