@@ -111,7 +111,9 @@ def build_tiny_pipeline(root: Path) -> dict[str, Path]:
 
     (root / "baseline").mkdir()
     joblib.dump(bl, root / "baseline" / "baseline.joblib")
-    export_cfg = ExportTextConfig(max_length=64, parity_examples=16, f1_rows=50, int8_max_f1_drop=100.0)
+    export_cfg = ExportTextConfig(
+        max_length=64, parity_examples=16, f1_rows=50, int8_max_f1_drop=100.0, serve_int8=True
+    )
     export_text.export(export_cfg, root / "text_torch", prepared, root / "text", "tiny-test-bert")
     return {
         "root": root,

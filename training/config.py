@@ -129,7 +129,9 @@ class TrainTextConfig(StageConfig):
 class ExportTextConfig(StageConfig):
     opset: int = 17
     max_length: int = 128
-    serve_int8: bool = Field(True, description="serve the int8 model (default) or fp32")
+    serve_int8: bool = Field(
+        False, description="serve the int8 model; its F1 gate is enforced only then (fp32 is served otherwise)"
+    )
     int8_per_channel: bool = Field(True, description="per-channel int8 weights (keeps more accuracy)")
     recall_first: list[str] = Field(
         default_factory=lambda: ["child_sexual", "self_harm"],

@@ -189,7 +189,8 @@ def export(cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_mod
     problems = []
     if diff > cfg.fp32_tolerance:
         problems.append(f"ONNX fp32 differs from PyTorch by {diff:.6f} (tolerance {cfg.fp32_tolerance})")
-    if report["int8_macro_f1_drop_points"] > cfg.int8_max_f1_drop:
+    report["int8_gate_passed"] = float(report["int8_macro_f1_drop_points"] <= cfg.int8_max_f1_drop)
+    if cfg.serve_int8 and report["int8_macro_f1_drop_points"] > cfg.int8_max_f1_drop:
         problems.append(
             f"int8 loses {report['int8_macro_f1_drop_points']} macro-F1 points on dev "
             f"(at most {cfg.int8_max_f1_drop}); set export_text.serve_int8: false or retrain"

@@ -240,3 +240,14 @@ def test_native_class_weights_favour_the_minority_class():
     w = native_class_weights(data, cap=8.0)
     assert float(w["victsd_toxic"]) == pytest.approx(9.0)  # 90 negatives / 10 positives
     assert w["vihsd"][1] > w["vihsd"][0]
+
+
+def test_int8_gate_blocks_only_a_served_int8_model(pipeline, tmp_path, monkeypatch):
+    scores = iter([0.70, 0.60] * 2)  # fp32, then int8: 10 points lost
+    monkeypatch.setattr(export_text, "macro_f1_of", lambda engine, rows: next(scores))
+    strict = ExportTextConfig(max_length=64, parity_examples=8, f1_rows=20, serve_int8=True)
+    with pytest.raises(export_text.ExportParityError, match=r"int8 loses 10\.0 macro-F1 points"):
+        export_text.export(strict, pipeline["trained"], pipeline["prepared"], tmp_path / "a", "tiny")
+    relaxed = ExportTextConfig(max_length=64, parity_examples=8, f1_rows=20, serve_int8=False)
+    m = export_text.export(relaxed, pipeline["trained"], pipeline["prepared"], tmp_path / "b", "tiny")
+    assert m.default_onnx == "model.onnx" and m.parity["int8_gate_passed"] == 0.0
