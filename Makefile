@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= train,serve,dev
+EXTRAS ?= train,serve,bulk,dev
 
 .PHONY: setup pipeline run serve test lint clean
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -57,6 +59,21 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     rsub = review.add_subparsers(dest="review_command", required=True, metavar="ACTION")
     e = rsub.add_parser("export", help="write reviewed items to VICAS_REVIEWED_EXPORT_DIR for the next dvc repro")
     e.set_defaults(func=_review_export)
+
+    b = sub.add_parser(
+        "bulk",
+        help="score a JSONL/Parquet crawl on Ray Data (resumable, one ONNX session per actor)",
+        description="Reads {id, text | html} rows, writes part-NNNNN.jsonl per block with the same fields as "
+        "`vicas classify`; blocks already written are skipped, so an interrupted run resumes. Uses a local Ray "
+        "unless RAY_ADDRESS names a cluster.",
+    )
+    b.add_argument("--input", type=Path, required=True, help="JSONL or Parquet")
+    b.add_argument("--output", type=Path, required=True, help="folder for part-NNNNN.jsonl files")
+    b.add_argument("--model", type=Path, default=None, help="exported model folder (default $VICAS_MODEL_DIR)")
+    b.add_argument("--policy", type=Path, default=None)
+    b.add_argument("--workers", type=int, default=1, help="Ray actors, one ONNX session each")
+    b.add_argument("--block-size", type=int, default=1000, help="rows per block (the unit of resumption)")
+    b.set_defaults(func=_bulk)
 
     p = sub.add_parser("purge", help="delete flagged items older than VICAS_RETENTION_DAYS (or --days)")
     p.add_argument("--days", type=int, default=None)
@@ -175,4 +192,13 @@ def _users_ensure_admin(args: argparse.Namespace) -> int:
     password = secrets.token_urlsafe(15)
     create_user(db, args.username, password, "admin")
     print(f"first admin account for the review console (shown once): {args.username} / {password}")
+    return 0
+
+
+def _bulk(args: argparse.Namespace) -> int:
+    from serving.bulk import BulkJob, run
+
+    model = args.model or Path(os.environ.get("VICAS_MODEL_DIR", "models/text"))
+    job = BulkJob(args.input, args.output, model, args.policy, args.block_size, args.workers)
+    print(json.dumps(run(job)))
     return 0

@@ -1,0 +1,146 @@
+"""Bulk scoring of a crawl on Ray Data: `vicas bulk --input PATH --output DIR`.
+
+The input (JSONL or Parquet with `id` and `text` or `html`) is cut into blocks of `--block-size` rows.
+Each block is scored by a Ray actor holding one ONNX Runtime session (the same exported model, engine
+and policy as the API) and written atomically as `part-NNNNN.jsonl` in the output folder. A block whose
+part file exists is not scored again, so an interrupted run resumes where it stopped. Runs on a local Ray
+started for it, or on an existing cluster when `RAY_ADDRESS` is set (the model folder and the input must
+then be readable from every node).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PART = "part-{:05d}.jsonl"
+
+
+@dataclass(frozen=True)
+class BulkJob:
+    input: Path
+    output: Path
+    model: Path
+    policy: Path | None = None
+    block_size: int = 1000
+    workers: int = 1
+    batch_size: int = 64
+
+
+def read_items(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL or Parquet file; a malformed JSONL line becomes an item that reports its error."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return [dict(r) for r in pq.read_table(path).to_pylist()]
+    items: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                items.append(item if isinstance(item, dict) else {"_error": "each line must be a JSON object"})
+            except json.JSONDecodeError as e:
+                items.append({"_error": f"line {lineno}: not valid JSON ({e.msg})"})
+    return items
+
+
+def pending_blocks(job: BulkJob, n_items: int) -> list[int]:
+    blocks = range((n_items + job.block_size - 1) // job.block_size)
+    return [b for b in blocks if not (job.output / PART.format(b)).exists()]
+
+
+class BlockScorer:
+    """A Ray actor: one engine (one ONNX session) scoring whole blocks."""
+
+    def __init__(self, job: BulkJob) -> None:
+        from vicas.engine import TextEngine
+        from vicas.policy import load_policy
+
+        self.job = job
+        self.engine = TextEngine(job.model, threads=1)
+        self.policy = load_policy(job.policy)
+        self.items = read_items(job.input)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        done = [self.score_block(int(b)) for b in batch["block"]]
+        return {"block": batch["block"], "rows": done}
+
+    def score_block(self, block: int) -> int:
+        from serving.html import visible_text
+        from vicas.result import build_result
+
+        start = block * self.job.block_size
+        rows = self.items[start : start + self.job.block_size]
+        texts, keep, out = [], [], []
+        for i, item in enumerate(rows):
+            item_id = item.get("id", start + i)
+            text = item.get("text") if isinstance(item.get("text"), str) else None
+            if text is None and isinstance(item.get("html"), str):
+                text = visible_text(item["html"])
+            if "_error" in item:
+                out.append((i, {"id": item_id, "error": item["_error"]}))
+            elif item.get("image") is not None and text is None:
+                out.append((i, {"id": item_id, "error": "images are not scored yet (text and html only)"}))
+            elif not text or not text.strip():
+                out.append((i, {"id": item_id, "error": "'text' or 'html' with visible text is required"}))
+            else:
+                texts.append(text)
+                keep.append((i, item_id, item.get("audience_age")))
+        preds = []
+        for s in range(0, len(texts), self.job.batch_size):
+            preds += self.engine.classify(texts[s : s + self.job.batch_size])
+        for (i, item_id, age), pred in zip(keep, preds, strict=True):
+            res = build_result(pred, self.policy, self.engine.version, age if isinstance(age, int) else None)
+            out.append((i, {"id": item_id, **res.model_dump(mode="json")}))
+        out.sort(key=lambda x: x[0])
+        final = self.job.output / PART.format(block)
+        tmp = final.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            for _, row in out:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(tmp, final)  # atomic: a part file is either complete or absent
+        return len(out)
+
+
+def run(job: BulkJob) -> dict[str, int]:
+    """Score every pending block; returns counts of items, blocks done now and blocks skipped."""
+    import ray
+
+    job.output.mkdir(parents=True, exist_ok=True)
+    n_items = len(read_items(job.input))
+    pending = pending_blocks(job, n_items)
+    total_blocks = (n_items + job.block_size - 1) // job.block_size
+    if pending:
+        if not ray.is_initialized():
+            address = os.environ.get("RAY_ADDRESS")
+            ray.init(
+                address=address,
+                num_cpus=None if address else job.workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                ignore_reinit_error=True,
+            )
+        ds = ray.data.from_items([{"block": b} for b in pending])
+        results = ds.map_batches(
+            BlockScorer, fn_constructor_args=(job,), batch_size=1, concurrency=job.workers, num_cpus=1
+        )
+        results.materialize()
+    return {
+        "items": n_items,
+        "blocks": total_blocks,
+        "scored_now": len(pending),
+        "skipped": total_blocks - len(pending),
+    }
+
+
+def merged_rows(output: Path) -> list[dict[str, Any]]:
+    """All part files in block order (for tests and small outputs)."""
+    rows: list[dict[str, Any]] = []
+    for part in sorted(output.glob("part-*.jsonl")):
+        rows += [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows

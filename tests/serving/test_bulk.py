@@ -1,0 +1,87 @@
+"""`vicas bulk` on a local Ray: same results as `vicas classify`, and an interrupted run resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from serving.bulk import PART, BulkJob, merged_rows, run
+from vicas import cli
+
+pytestmark = pytest.mark.slow
+ray = pytest.importorskip("ray")
+
+TEXTS = [
+    "nạp 50k nhận 100k tài xỉu",
+    "hôm nay đi học vui",
+    "đm thằng kia ngu",
+    "chị gái xinh ship tận nơi",
+    "tặng kim cương free fire nhập mật khẩu",
+    "bài hát hay quá",
+    "mình không muốn sống nữa",
+]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def fp32_model(tiny_pipeline, tmp_path):
+    """The tiny model served in fp32: dynamic int8 scores depend slightly on a text's batch-mates."""
+    import shutil
+
+    folder = tmp_path / "model_fp32"
+    shutil.copytree(tiny_pipeline["model"], folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["default_onnx"] = "model.onnx"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_bulk_matches_classify_and_resumes(fp32_model, tmp_path, local_ray):
+    inp = tmp_path / "crawl.jsonl"
+    lines = [json.dumps({"id": f"u{i}", "text": t}, ensure_ascii=False) for i, t in enumerate(TEXTS * 3)]
+    lines.insert(5, "{broken")
+    lines.append(json.dumps({"id": "page", "html": "<p>tài xỉu uy tín</p><script>x</script>"}, ensure_ascii=False))
+    inp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "scored"
+    out.mkdir()
+    # an earlier, interrupted run finished block 1 only
+    marker = {"id": "already-done", "band": "P"}
+    (out / PART.format(1)).write_text(json.dumps(marker) + "\n", encoding="utf-8")
+    job = BulkJob(inp, out, fp32_model, block_size=5, workers=2)
+    stats = run(job)
+    assert stats == {"items": 23, "blocks": 5, "scored_now": 4, "skipped": 1}
+    assert json.loads((out / PART.format(1)).read_text()) == marker  # not rescored
+    (out / PART.format(1)).unlink()
+    assert run(job)["scored_now"] == 1 and run(job)["scored_now"] == 0
+    rows = merged_rows(out)
+    assert len(rows) == 23
+    errors = [r for r in rows if "error" in r]
+    assert len(errors) == 1 and "not valid JSON" in errors[0]["error"]
+    # identical to `vicas classify` on the same texts
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(
+        "\n".join(json.dumps({"id": f"u{i}", "text": t}, ensure_ascii=False) for i, t in enumerate(TEXTS * 3)) + "\n",
+        encoding="utf-8",
+    )
+    classified = tmp_path / "classified.jsonl"
+    assert cli.main(["classify", "--input", str(plain), "--output", str(classified), "--model", str(fp32_model)]) == 0
+    expected = {r["id"]: r for r in map(json.loads, classified.read_text(encoding="utf-8").splitlines())}
+    bulk = {r["id"]: r for r in rows if "error" not in r and r["id"] != "page"}
+    assert bulk.keys() == expected.keys()
+    for key, row in bulk.items():
+        assert row["band"] == expected[key]["band"]
+        for cat, v in row["categories"].items():
+            assert v["severity"] == expected[key]["categories"][cat]["severity"]
+            assert v["score"] == pytest.approx(expected[key]["categories"][cat]["score"], abs=1e-3)
+        assert [(e["category"], e["start"], e["end"]) for e in row["evidence"]] == [
+            (e["category"], e["start"], e["end"]) for e in expected[key]["evidence"]
+        ]
+    page = next(r for r in rows if r["id"] == "page")
+    assert page["band"] in ("P", "K", "T13", "T16", "T18", "C")
