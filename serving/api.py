@@ -22,7 +22,7 @@ from sqlalchemy import text as sql_text
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.batcher import MicroBatcher, content_hash
+from serving.batcher import MicroBatcher, SharedCache, content_hash
 from serving.config import Settings
 from serving.db import make_engine, migrate
 from serving.html import visible_text
@@ -119,6 +119,7 @@ class Metrics:
         self.flagged = Counter("vicas_flagged_items_total", "flagged items", ["outcome"], registry=self.registry)
         self.spooled = Gauge("vicas_spooled_items", "flagged items waiting in the spool", registry=self.registry)
         self.rate_limited = Counter("vicas_rate_limited_total", "429 answers", registry=self.registry)
+        self.cache_hits = Gauge("vicas_cache_hits", "results served from the cache", ["cache"], registry=self.registry)
 
 
 class BodyLimit:
@@ -183,7 +184,10 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
         except Exception as e:
             log.error("database migration failed, flagged items will be spooled: %s", e)
         text_engine = engine or TextEngine(settings.model_dir, threads=settings.ort_threads)
-        batcher = MicroBatcher(text_engine, settings.max_batch_size, settings.batch_wait_ms, settings.cache_items)
+        shared = SharedCache(settings.redis_url) if settings.redis_url else None
+        batcher = MicroBatcher(
+            text_engine, settings.max_batch_size, settings.batch_wait_ms, settings.cache_items, shared
+        )
         await batcher.start()
         app.state.batcher = batcher
         flusher = asyncio.create_task(_flush_loop(store, metrics))
@@ -387,8 +391,12 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
         return JSONResponse(body, status_code=200 if batcher else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
         metrics.spooled.set(store.spooled_count())
+        batcher: MicroBatcher | None = getattr(request.app.state, "batcher", None)
+        if batcher is not None:
+            metrics.cache_hits.labels("local").set(batcher.cache_hits)
+            metrics.cache_hits.labels("shared").set(batcher.shared_hits)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/admin/reload", tags=["operations"])

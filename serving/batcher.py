@@ -8,12 +8,20 @@ finishes on the engine it started with, the next one uses the new engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import json
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from vicas.engine import TextEngine, TextPrediction
+from vicas.inference import Evidence
+from vicas.normalize import normalize
+from vicas.taxonomy import CATEGORIES
 
 
 def content_hash(text: str) -> str:
@@ -40,9 +48,57 @@ class LRU:
             self._data.popitem(last=False)
 
 
+class SharedCache:
+    """Results by model version and content hash in Redis, so replicas do not score the same content twice."""
+
+    def __init__(self, url: str, ttl_seconds: int = 86400) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+        self.ttl = ttl_seconds
+
+    def get(self, key: tuple[str, str], text: str) -> TextPrediction | None:
+        try:
+            raw = self._redis.get(f"vicas:pred:{key[0]}:{key[1]}")
+        except Exception:
+            return None
+        if raw is None:
+            return None
+        d = json.loads(raw)
+        return TextPrediction(
+            normalize(text),
+            d["severities"],
+            d["scores"],
+            np.zeros((len(CATEGORIES), 3)),
+            [Evidence(**e) for e in d["evidence"]],
+            d["native"],
+            d["windows"],
+        )
+
+    def put(self, key: tuple[str, str], pred: TextPrediction) -> None:
+        d = {
+            "severities": pred.severities,
+            "scores": pred.scores,
+            "evidence": [asdict(e) for e in pred.evidence],
+            "native": pred.native,
+            "windows": pred.windows,
+        }
+        with contextlib.suppress(Exception):
+            self._redis.set(f"vicas:pred:{key[0]}:{key[1]}", json.dumps(d, ensure_ascii=False), ex=self.ttl)
+
+
 class MicroBatcher:
-    def __init__(self, engine: TextEngine, max_batch: int = 32, wait_ms: float = 3.0, cache_items: int = 20000):
+    def __init__(
+        self,
+        engine: TextEngine,
+        max_batch: int = 32,
+        wait_ms: float = 3.0,
+        cache_items: int = 20000,
+        shared: SharedCache | None = None,
+    ):
         self.engine = engine
+        self.shared = shared
+        self.shared_hits = 0
         self.max_batch = max_batch
         self.wait = wait_ms / 1000.0
         self.cache = LRU(cache_items)
@@ -72,11 +128,19 @@ class MicroBatcher:
         results: list[TextPrediction | None] = []
         waits: list[tuple[int, asyncio.Future[TextPrediction]]] = []
         for i, text in enumerate(texts):
-            hit = self.cache.get((version, content_hash(text)))
+            key = (version, content_hash(text))
+            hit = self.cache.get(key)
             if hit is not None:
                 self.cache_hits += 1
                 results.append(hit)
                 continue
+            if self.shared is not None:
+                hit = await asyncio.to_thread(self.shared.get, key, text)
+                if hit is not None:
+                    self.shared_hits += 1
+                    self.cache.put(key, hit)
+                    results.append(hit)
+                    continue
             fut: asyncio.Future[TextPrediction] = loop.create_future()
             await self._queue.put((text, fut))
             waits.append((i, fut))
@@ -115,6 +179,8 @@ class MicroBatcher:
             self.batches += 1
             for (text, fut), pred in zip(batch, preds, strict=True):
                 self.cache.put((engine.version, content_hash(text)), pred)
+                if self.shared is not None:
+                    await asyncio.to_thread(self.shared.put, (engine.version, content_hash(text)), pred)
                 if not fut.done():
                     fut.set_result(pred)
 

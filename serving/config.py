@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(32, ge=1)
     cache_items: int = Field(20_000, ge=0, description="results cached by content hash (0 disables)")
     redis_url: str | None = Field(
-        None, description="redis://host:6379/0 to share rate limits across replicas (in-process when unset)"
+        None, description="redis://host:6379/0 to share rate limits and the result cache across replicas"
     )
     ort_threads: int | None = Field(None, description="ONNX Runtime intra-op threads (None: all cores)")
     retention_days: int = Field(180, ge=1, description="flagged items older than this are purged")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,10 @@ def train(
 
     best_f1, best_state, best_step, bad_evals = -1.0, None, 0, 0
     history: list[dict[str, float]] = []
-    batches = weighted_batches(train_data, cfg.source_weights, cfg.batch_size, cfg.max_steps, cfg.seed)
+    # each process of a multi-GPU run (`accelerate launch`) draws its own batches: with one process the
+    # offset is 0 and the run is the single-process run
+    seed = cfg.seed + accelerator.process_index
+    batches = weighted_batches(train_data, cfg.source_weights, cfg.batch_size, cfg.max_steps, seed)
     progress = tqdm(total=cfg.max_steps, desc="train_text", mininterval=10)
     step = 0
     stop_reason = "max_steps"
@@ -267,6 +271,9 @@ def train(
     )
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return {"steps": step, "process": accelerator.process_index}
     torch.save(final.state_dict(), out_dir / "model.pt")
     final.encoder.config.save_pretrained(out_dir / "encoder_config")
     tokenizer.save_pretrained(out_dir / "tokenizer")
@@ -297,7 +304,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-live", action="store_true", help="do not record the run with dvclive")
     args = parser.parse_args(argv)
     cfg = load_section(args.params, "train_text", TrainTextConfig)
-    if args.no_live:
+    # under `accelerate launch` only the main process (RANK 0) records the run
+    if args.no_live or os.environ.get("RANK", "0") != "0":
         summary = train(cfg, args.base, args.data, args.out)
     else:
         from dvclive import Live

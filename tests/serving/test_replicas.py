@@ -94,6 +94,18 @@ def test_rate_limit_holds_across_two_replicas(tiny_pipeline, database_url, tmp_p
             ).one()
         db.dispose()
         assert n == distinct == 10  # every answered item stored exactly once, whichever replica took it
+        # the result cache is shared too: content scored by one replica is not scored again by the other
+        # the first key's budget is spent: a fresh key for the cache check
+        db = make_engine(database_url)
+        fresh = create_key(db, f"cache-{uuid.uuid4().hex[:6]}", {"classify"}, rate_limit_per_minute=100)
+        db.dispose()
+        key2 = {"Authorization": f"Bearer {fresh}"}
+        text = f"nội dung chỉ chấm một lần {uuid.uuid4().hex}"
+        a = httpx.post(f"http://127.0.0.1:{ports[0]}/v1/classify", json={"text": text}, headers=key2, timeout=30)
+        b = httpx.post(f"http://127.0.0.1:{ports[1]}/v1/classify", json={"text": text}, headers=key2, timeout=30)
+        assert a.json()["categories"] == b.json()["categories"]
+        metrics = httpx.get(f"http://127.0.0.1:{ports[1]}/metrics", timeout=10).text
+        assert 'vicas_cache_hits{cache="shared"} 1.0' in metrics
     finally:
         for proc in procs:
             proc.terminate()
