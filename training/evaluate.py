@@ -254,7 +254,7 @@ def write_plots(out: dict[str, Any], folder: Path) -> None:
         ax.set_yticks(range(len(bands)), bands)
         ax.set_xlabel("predicted band")
         ax.set_ylabel("true band")
-        ax.set_title("Bands on the own test split (below the diagonal: under-rated)")
+        ax.set_title("Bands, own test split\n(left of the diagonal: under-rated)", fontsize=10)
         fig.tight_layout()
         fig.savefig(folder / "band_confusion.png", dpi=80)
         plt.close(fig)
