@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,42 +19,63 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Res
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import text as sql_text
+from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.batcher import MicroBatcher, SharedCache, content_hash
 from serving.config import Settings
 from serving.db import make_engine, migrate
-from serving.html import visible_text
 from serving.keys import Partner, count_usage, make_rate_limiter, verify_key
 from serving.review.service import ReviewError, create_appeal, get_appeal, seal
 from serving.review.web import LoginRequired, build_router
 from serving.store import FlaggedItem, FlagStore, domain_of, lookup_verdict, record_verdict
-from vicas.engine import TextEngine, TextPrediction
+from vicas.classifier import ContentItem, resolve_item
+from vicas.combine import ItemPrediction, combine_predictions, texts_for
+from vicas.engine import TextEngine
+from vicas.image_reader import ImageReader, NamedImage
+from vicas.images import ImageError, ImageLimits, decode_base64, open_image
+from vicas.inference import Evidence
+from vicas.nudity import NudityDetector
+from vicas.ocr import OcrConfig, ocr_available
 from vicas.policy import load_policy, taxonomy_document
 from vicas.redact import redact
 from vicas.result import ClassificationResult, build_result
 from vicas.taxonomy import Band
+from vicas.visual import VisualEngine
 
 log = logging.getLogger("vicas.api")
 
 
+class ImageUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=300, description="a label for the image (file name, URL)")
+    data: str = Field(min_length=1, description="the image file in base64, or a data:image/...;base64, URI")
+
+
 class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str | None = Field(None, description="plain text to classify")
-    html: str | None = Field(None, description="an HTML page; only its visible text is classified")
+    text: str | None = Field(None, description="plain text to classify (a post, a caption)")
+    html: str | None = Field(
+        None, description="an HTML page: its visible text and its embedded (data: URI) images are classified"
+    )
+    images: list[ImageUpload] = Field(
+        default_factory=list, description="images of the item (alone, beside a text, or a page's images)"
+    )
     url: str | None = Field(None, max_length=4096, description="where the content was seen (never fetched)")
     audience_age: int | None = Field(None, ge=0, le=150, description="viewer age for the block decision")
 
     @model_validator(mode="after")
-    def _one_content(self) -> ClassifyRequest:
-        if (self.text is None) == (self.html is None):
-            raise ValueError("give exactly one of 'text' or 'html'")
-        content = self.text if self.text is not None else self.html
-        if not content or not content.strip():
-            raise ValueError("the content is empty or only whitespace")
+    def _some_content(self) -> ClassifyRequest:
+        if self.text is not None and self.html is not None:
+            raise ValueError("give 'text' or 'html', not both")
+        if self.text is None and self.html is None and not self.images:
+            raise ValueError("give 'text', 'html' or 'images'")
+        for content in (self.text, self.html):
+            if content is not None and not content.strip():
+                raise ValueError("the content is empty or only whitespace")
         return self
 
 
@@ -115,6 +138,9 @@ class Metrics:
             buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
         )
         self.items = Counter("vicas_items_classified_total", "items classified", registry=self.registry)
+        self.images = Counter(
+            "vicas_images_classified_total", "images read (OCR, visual model)", registry=self.registry
+        )
         self.bands = Counter("vicas_items_by_band_total", "items by band", ["band"], registry=self.registry)
         self.flagged = Counter("vicas_flagged_items_total", "flagged items", ["outcome"], registry=self.registry)
         self.spooled = Gauge("vicas_spooled_items", "flagged items waiting in the spool", registry=self.registry)
@@ -168,8 +194,10 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(settings: Settings | None = None, engine: TextEngine | None = None) -> FastAPI:
-    """Build the app. `engine` lets tests inject a model; otherwise settings.model_dir is loaded at start."""
+def create_app(
+    settings: Settings | None = None, engine: TextEngine | None = None, image_reader: ImageReader | None = None
+) -> FastAPI:
+    """Build the app. `engine` and `image_reader` let tests inject models; otherwise settings name them."""
     settings = settings or Settings()
     policy = load_policy(settings.policy_path)
     metrics = Metrics()
@@ -190,6 +218,7 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
         )
         await batcher.start()
         app.state.batcher = batcher
+        app.state.images = image_reader or make_image_reader(settings)
         flusher = asyncio.create_task(_flush_loop(store, metrics))
         yield
         flusher.cancel()
@@ -272,31 +301,64 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
     verdicts_key = Depends(partner_for("verdicts"))
     admin_key = Depends(partner_for("admin"))
 
+    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+
+    def resolve(it: ClassifyRequest, uploads: list[NamedImage], reader: ImageReader | None) -> _Resolved:
+        """Decode images and pages (CPU work: runs in a worker thread); ImageError for what cannot be read."""
+        images = list(uploads)
+        for i, up in enumerate(it.images):
+            name = up.name or f"image {i}"
+            images.append(NamedImage(name, open_image(decode_base64(up.data, name), limits, name)))
+        text, images = resolve_item(
+            ContentItem(it.text, it.html, images), limits, settings.max_images_per_item, reader is not None
+        )
+        if text is not None and len(text) > settings.max_text_chars:
+            raise ImageError(f"an item has {len(text)} characters; the limit is {settings.max_text_chars}", 413)
+        return _Resolved(it, text, images)
+
     async def classify_items(
-        items: list[ClassifyRequest], partner: Partner | None, request_id: str, batcher: MicroBatcher
+        items: list[ClassifyRequest],
+        partner: Partner | None,
+        request_id: str,
+        app_state: Any,
+        uploads: list[NamedImage] | None = None,
     ) -> list[ClassifyResponse]:
-        texts = []
-        for it in items:
-            text = it.text if it.text is not None else visible_text(it.html or "")
-            if len(text) > settings.max_text_chars:
-                raise HTTPException(413, f"an item has {len(text)} characters; the limit is {settings.max_text_chars}")
-            if not text.strip():
-                raise HTTPException(422, "the HTML has no visible text")
-            texts.append(text)
-        preds = await batcher.classify(texts)
+        batcher: MicroBatcher = app_state.batcher
+        reader: ImageReader | None = app_state.images
+        resolved = []
+        for n, it in enumerate(items):
+            try:
+                resolved.append(await asyncio.to_thread(resolve, it, uploads or [], reader))
+            except ImageError as e:
+                where = f"items[{n}]: " if len(items) > 1 else ""
+                raise HTTPException(e.status, where + str(e)) from e
+        readings = [await asyncio.to_thread(reader.read, r.images) if r.images and reader else [] for r in resolved]
+        jobs = [texts_for(r.text, rd) for r, rd in zip(resolved, readings, strict=True)]
+        flat = [t for job in jobs for t in job]
+        preds = await batcher.classify(flat) if flat else []
         version = batcher.version
-        results, flagged = [], []
-        for i, (it, text, pred) in enumerate(zip(items, texts, preds, strict=True)):
-            res = build_result(pred, policy, version, it.audience_age)
+        results, flagged, pos = [], [], 0
+        for i, (r, rd, job) in enumerate(zip(resolved, readings, jobs, strict=True)):
+            pred = combine_predictions(r.text, rd, preds[pos : pos + len(job)])
+            pos += len(job)
+            item_version = f"{version}+{reader.version}" if r.images and reader else version
+            res = build_result(pred, policy, item_version, r.request.audience_age)
             results.append(ClassifyResponse(request_id=request_id, **res.model_dump()))
             metrics.bands.labels(res.band.value).inc()
+            metrics.images.inc(len(r.images))
+            digest = r.content_hash()
             if res.band >= settings.flag_band or res.band is Band.C:
-                flagged.append(
-                    _flagged_item(f"{request_id}:{i}", text, it.url, partner, pred, res, settings.secret_key)
-                )
-            if it.url:
+                flagged.append(_flagged_item(f"{request_id}:{i}", r, digest, partner, pred, res, settings.secret_key))
+            if r.request.url:
                 await asyncio.to_thread(
-                    _safe_verdict, db, it.url, res.band.value, "model", content_hash(text), version, res.policy_version
+                    _safe_verdict,
+                    db,
+                    r.request.url,
+                    res.band.value,
+                    "model",
+                    digest,
+                    item_version,
+                    res.policy_version,
                 )
         metrics.items.inc(len(items))
         if flagged:
@@ -306,12 +368,25 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
             await asyncio.to_thread(_safe_usage, db, partner.id, len(items))
         return results
 
-    @app.post("/v1/classify", response_model=ClassifyResponse, tags=["classify"])
-    async def classify(
-        body: ClassifyRequest, request: Request, partner: Partner | None = classify_key
-    ) -> ClassifyResponse:
-        """Classify one text or HTML page: band, categories with evidence, actions, reasons, support."""
-        return (await classify_items([body], partner, uuid.uuid4().hex, request.app.state.batcher))[0]
+    @app.post(
+        "/v1/classify",
+        response_model=ClassifyResponse,
+        tags=["classify"],
+        openapi_extra=_classify_openapi(),
+        responses={
+            413: {"description": "too large (body, text, image bytes or pixels)"},
+            422: {"description": "bad input"},
+        },
+    )
+    async def classify(request: Request, partner: Partner | None = classify_key) -> ClassifyResponse:
+        """Classify one item: a text, an HTML page (with its embedded images), images, or a text with images.
+
+        Send JSON (`ClassifyRequest`, images in base64) or `multipart/form-data` with the same fields and
+        image files (any file field). Answer: band, categories with evidence (each naming its source:
+        the text, an image's OCR words with boxes, the visual model), per-image verdicts, actions, reasons.
+        """
+        body, uploads = await _read_classify_request(request, limits, settings.max_images_per_item)
+        return (await classify_items([body], partner, uuid.uuid4().hex, request.app.state, uploads))[0]
 
     @app.post("/v1/classify/batch", response_model=BatchResponse, tags=["classify"])
     async def classify_batch(
@@ -326,9 +401,7 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
                 metrics.rate_limited.inc()
                 raise HTTPException(429, "rate limit reached", headers={"Retry-After": str(max(1, int(wait + 1)))})
         rid = uuid.uuid4().hex
-        return BatchResponse(
-            request_id=rid, results=await classify_items(body.items, partner, rid, request.app.state.batcher)
-        )
+        return BatchResponse(request_id=rid, results=await classify_items(body.items, partner, rid, request.app.state))
 
     @app.get(
         "/v1/verdicts",
@@ -416,25 +489,62 @@ def create_app(settings: Settings | None = None, engine: TextEngine | None = Non
     return app
 
 
+@dataclass
+class _Resolved:
+    """One request item with its text and decoded images."""
+
+    request: ClassifyRequest
+    text: str | None
+    images: list[NamedImage]
+
+    def content_hash(self) -> str:
+        parts = [self.text or ""] + [hashlib.sha256(n.image.tobytes()).hexdigest() for n in self.images]
+        return content_hash("\x00".join(parts))
+
+
+def review_document(text: str | None, pred: ItemPrediction) -> tuple[str, dict[str, int]]:
+    """What a reviewer reads for an item: its text, then per image a header, its findings and its OCR text.
+
+    Images themselves are not stored (they may be abuse material); returns the document and, per
+    evidence source, the offset at which that source's text starts in it.
+    """
+    doc, offsets = text or "", {"text": 0}
+    for part in pred.images:
+        found = ", ".join(f"{c} {v} ({'+'.join(part.sources.get(c, []))})" for c, v in part.severities.items() if v)
+        header = f"[ảnh {part.index + 1}: {part.reading.name}; {found or 'không phát hiện'}]"
+        doc += ("\n\n" if doc else "") + header + "\n"
+        offsets[f"image:{part.index}:ocr"] = len(doc)
+        doc += part.reading.ocr_text
+    return doc, offsets
+
+
 def _flagged_item(
     key: str,
-    text: str,
-    url: str | None,
+    item: _Resolved,
+    digest: str,
     partner: Partner | None,
-    pred: TextPrediction,
+    pred: ItemPrediction,
     res: ClassificationResult,
     secret: str | None,
 ) -> FlaggedItem:
     """What the review store keeps: personal data masked (evidence offsets moved onto the masked text),
     the original sealed with the secret key for roles allowed to reveal it."""
-    red = redact(text, pred.evidence, {"personal_data"})
+    doc, offsets = review_document(item.text, pred)
+    placed = [
+        (e, offsets[e.source] + e.start, offsets[e.source] + e.end)
+        for e in res.evidence
+        if e.start is not None and e.end is not None and e.source in offsets
+    ]
+    red = redact(doc, [Evidence(e.category, s, t, "", e.score) for e, s, t in placed], {"personal_data"})
     evidence = []
-    for e in res.evidence:
-        s, t = red.map_span(e.start, e.end)
+    for e, s0, t0 in placed:
+        s, t = red.map_span(s0, t0)
         evidence.append({**e.model_dump(), "start": s, "end": t, "text": red.text[s:t]})
+    evidence += [{**e.model_dump(), "text": e.text} for e in res.evidence if e.start is None]
+    url = item.request.url
     return FlaggedItem(
         item_key=key,
-        content_hash=content_hash(text),
+        content_hash=digest,
         partner=partner.name if partner else None,
         url=url,
         domain=domain_of(url),
@@ -445,8 +555,101 @@ def _flagged_item(
         model_version=res.model_version,
         policy_version=res.policy_version,
         created_at=datetime.now(UTC).isoformat(),
-        private=seal(text, secret) if red.replaced else None,
+        private=seal(doc, secret) if red.replaced else None,
     )
+
+
+def make_image_reader(settings: Settings) -> ImageReader | None:
+    """OCR when Tesseract is installed, the image model when its folder exists, NudeNet when enabled."""
+    visual = None
+    folder = settings.image_model_dir
+    if folder is not None and (folder / "manifest.json").exists():
+        visual = VisualEngine(folder, threads=settings.ort_threads)  # a damaged artefact stops the start
+    elif folder is not None:
+        log.warning("no image model in %s: images are read by OCR only (run `dvc repro export_image`)", folder)
+    ocr = None
+    if settings.ocr:
+        if ocr_available():
+            ocr = OcrConfig()
+        else:
+            log.warning(
+                "tesseract with Vietnamese data is not installed: no OCR (apt-get install %s)",
+                "tesseract-ocr tesseract-ocr-vie",
+            )
+    nudity = NudityDetector() if settings.nudenet else None
+    if visual is None and ocr is None and nudity is None:
+        log.warning("no image reader: requests with images are refused (422)")
+        return None
+    return ImageReader(visual, ocr, nudity)
+
+
+async def _read_classify_request(
+    request: Request, limits: ImageLimits, max_images: int
+) -> tuple[ClassifyRequest, list[NamedImage]]:
+    """A JSON body, or a multipart form with the same fields plus image files."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        try:
+            form = await request.form(max_files=max_images, max_fields=20, max_part_size=limits.max_bytes)
+        except Exception as e:  # malformed multipart, too many parts, a part too large
+            raise HTTPException(422 if "limit" not in str(e).lower() else 413, f"unreadable form: {e}") from e
+        fields: dict[str, Any] = {}
+        files: list[tuple[str, bytes]] = []
+        for key, value in form.multi_items():
+            if isinstance(value, StarletteUpload):
+                files.append((value.filename or key, await value.read()))
+            elif key in ("text", "html", "url"):
+                fields[key] = value
+            elif key == "audience_age":
+                fields[key] = value if value.strip() else None
+            else:
+                raise HTTPException(422, f"unknown form field {key!r} (text, html, url, audience_age, files)")
+        try:
+            # the uploaded files stand in for 'images' while the fields are validated; they are decoded below
+            stand_in = [{"name": name[:300], "data": "-"} for name, _ in files]
+            body = ClassifyRequest.model_validate({**fields, "images": stand_in}).model_copy(update={"images": []})
+        except ValidationError as e:
+            raise RequestValidationError(e.errors()) from e
+        if not files and body.text is None and body.html is None:
+            raise HTTPException(422, "give 'text', 'html' or image files")
+        uploads = []
+        for name, data in files:
+            try:
+                uploads.append(NamedImage(name, await asyncio.to_thread(open_image, data, limits, name)))
+            except ImageError as e:
+                raise HTTPException(e.status, str(e)) from e
+        return body, uploads
+    try:
+        raw = await request.json()
+    except Exception as e:
+        raise HTTPException(422, "the body must be JSON (or multipart/form-data with image files)") from e
+    try:
+        return ClassifyRequest.model_validate(raw), []
+    except ValidationError as e:
+        raise RequestValidationError(e.errors()) from e
+
+
+def _classify_openapi() -> dict[str, Any]:
+    schema = ClassifyRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    form = {
+        "type": "object",
+        "properties": {
+            "text": {"type": "string"},
+            "html": {"type": "string"},
+            "url": {"type": "string", "maxLength": 4096},
+            "audience_age": {"type": "integer", "minimum": 0, "maximum": 150},
+            "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {k: v for k, v in schema.items() if k != "$defs"}},
+                "multipart/form-data": {"schema": form},
+            },
+        }
+    }
 
 
 def _db_ok(db: Any) -> bool:

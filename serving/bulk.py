@@ -1,6 +1,7 @@
 """Bulk scoring of a crawl on Ray Data: `vicas bulk --input PATH --output DIR`.
 
-The input (JSONL or Parquet with `id` and `text` or `html`) is cut into blocks of `--block-size` rows.
+The input (JSONL or Parquet with `id` and `text`, `html` or `image` paths, as `vicas classify` reads) is cut
+into blocks of `--block-size` rows.
 Each block is scored by a Ray actor holding one ONNX Runtime session (the same exported model, engine
 and policy as the API) and written atomically as `part-NNNNN.jsonl` in the output folder. A block whose
 part file exists is not scored again, so an interrupted run resumes where it stopped. Runs on a local Ray
@@ -28,6 +29,8 @@ class BulkJob:
     block_size: int = 1000
     workers: int = 1
     batch_size: int = 64
+    image_model: Path | None = None  # exported image model; images are read by OCR alone without it
+    ocr: bool = True
 
 
 def read_items(path: Path) -> list[dict[str, Any]]:
@@ -58,11 +61,18 @@ class BlockScorer:
     """A Ray actor: one engine (one ONNX session) scoring whole blocks."""
 
     def __init__(self, job: BulkJob) -> None:
+        from vicas.classifier import ContentClassifier
         from vicas.engine import TextEngine
+        from vicas.image_reader import ImageReader
+        from vicas.ocr import OcrConfig
         from vicas.policy import load_policy
+        from vicas.visual import VisualEngine
 
         self.job = job
-        self.engine = TextEngine(job.model, threads=1)
+        visual = VisualEngine(job.image_model, threads=1) if job.image_model else None
+        ocr = OcrConfig() if job.ocr else None
+        reader = ImageReader(visual, ocr) if visual or ocr else None
+        self.classifier = ContentClassifier(TextEngine(job.model, threads=1), reader)
         self.policy = load_policy(job.policy)
         self.items = read_items(job.input)
 
@@ -71,32 +81,33 @@ class BlockScorer:
         return {"block": batch["block"], "rows": done}
 
     def score_block(self, block: int) -> int:
-        from serving.html import visible_text
+        from vicas.classifier import ContentItem, InputLineError, parse_item
+        from vicas.image_reader import NamedImage
+        from vicas.images import ImageError, read_image_file
         from vicas.result import build_result
 
         start = block * self.job.block_size
         rows = self.items[start : start + self.job.block_size]
-        texts, keep, out = [], [], []
-        for i, item in enumerate(rows):
-            item_id = item.get("id", start + i)
-            text = item.get("text") if isinstance(item.get("text"), str) else None
-            if text is None and isinstance(item.get("html"), str):
-                text = visible_text(item["html"])
-            if "_error" in item:
-                out.append((i, {"id": item_id, "error": item["_error"]}))
-            elif item.get("image") is not None and text is None:
-                out.append((i, {"id": item_id, "error": "images are not scored yet (text and html only)"}))
-            elif not text or not text.strip():
-                out.append((i, {"id": item_id, "error": "'text' or 'html' with visible text is required"}))
-            else:
-                texts.append(text)
-                keep.append((i, item_id, item.get("audience_age")))
-        preds = []
-        for s in range(0, len(texts), self.job.batch_size):
-            preds += self.engine.classify(texts[s : s + self.job.batch_size])
-        for (i, item_id, age), pred in zip(keep, preds, strict=True):
-            res = build_result(pred, self.policy, self.engine.version, age if isinstance(age, int) else None)
-            out.append((i, {"id": item_id, **res.model_dump(mode="json")}))
+        keep, out = [], []
+        for i, row in enumerate(rows):
+            row_id = row.get("id", start + i)
+            if "_error" in row:
+                out.append((i, {"id": row_id, "error": row["_error"]}))
+                continue
+            try:
+                item = parse_item(row)
+                images = [NamedImage(p, read_image_file(p, self.classifier.limits)) for p in item.image_paths]
+                text, imgs = self.classifier.resolve(ContentItem(item.text, item.html, images))
+            except (InputLineError, ImageError) as e:
+                out.append((i, {"id": row_id, "error": str(e)}))
+                continue
+            keep.append((i, row_id, item.age, text, imgs))
+        for s in range(0, len(keep), self.job.batch_size):
+            chunk = keep[s : s + self.job.batch_size]
+            preds = self.classifier.predict([(text, imgs) for _, _, _, text, imgs in chunk])
+            for (i, row_id, age, _, imgs), pred in zip(chunk, preds, strict=True):
+                res = build_result(pred, self.policy, self.classifier.version_for(bool(imgs)), age)
+                out.append((i, {"id": row_id, **res.model_dump(mode="json")}))
         out.sort(key=lambda x: x[0])
         final = self.job.output / PART.format(block)
         tmp = final.with_suffix(".tmp")

@@ -63,7 +63,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     b = sub.add_parser(
         "bulk",
         help="score a JSONL/Parquet crawl on Ray Data (resumable, one ONNX session per actor)",
-        description="Reads {id, text | html} rows, writes part-NNNNN.jsonl per block with the same fields as "
+        description="Reads {id, text | html | image} rows (image: a file path), writes part-NNNNN.jsonl per "
+        "block with the same fields as "
         "`vicas classify`; blocks already written are skipped, so an interrupted run resumes. Uses a local Ray "
         "unless RAY_ADDRESS names a cluster.",
     )
@@ -73,6 +74,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     b.add_argument("--policy", type=Path, default=None)
     b.add_argument("--workers", type=int, default=1, help="Ray actors, one ONNX session each")
     b.add_argument("--block-size", type=int, default=1000, help="rows per block (the unit of resumption)")
+    b.add_argument(
+        "--image-model",
+        type=Path,
+        default=None,
+        help="exported image model folder (default: $VICAS_IMAGE_MODEL_DIR or models/image, when it exists)",
+    )
+    b.add_argument("--no-ocr", action="store_true", help="do not read text in images")
     b.set_defaults(func=_bulk)
 
     p = sub.add_parser("purge", help="delete flagged items older than VICAS_RETENTION_DAYS (or --days)")
@@ -199,6 +207,20 @@ def _bulk(args: argparse.Namespace) -> int:
     from serving.bulk import BulkJob, run
 
     model = args.model or Path(os.environ.get("VICAS_MODEL_DIR", "models/text"))
-    job = BulkJob(args.input, args.output, model, args.policy, args.block_size, args.workers)
+    image_model = args.image_model or Path(os.environ.get("VICAS_IMAGE_MODEL_DIR", "models/image"))
+    if not (image_model / "manifest.json").exists():
+        if args.image_model is not None:
+            raise SystemExit(f"no exported image model in {image_model} (run `dvc repro export_image`)")
+        image_model = None
+    job = BulkJob(
+        args.input,
+        args.output,
+        model,
+        args.policy,
+        args.block_size,
+        args.workers,
+        image_model=image_model,
+        ocr=not args.no_ocr,
+    )
     print(json.dumps(run(job)))
     return 0

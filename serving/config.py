@@ -22,7 +22,17 @@ class Settings(BaseSettings):
     flag_band: Band = Field(Band.T16, description="items at this band or above are stored for review (C always)")
     require_api_key: bool = Field(True, description="partners must send Authorization: Bearer KEY")
     default_rate_limit_per_minute: int = Field(600, ge=1)
-    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_body_bytes: int = Field(
+        25_000_000, ge=1024, description="whole request; images in JSON are base64 (a third larger than the file)"
+    )
+    image_model_dir: Path | None = Field(
+        Path("models/image"), description="exported image model folder; images are read by OCR only when it is absent"
+    )
+    ocr: bool = Field(True, description="read text in images with Tesseract (vie+eng)")
+    nudenet: bool = Field(False, description="run the optional NudeNet detector (AGPL-3.0, extra 'nudity')")
+    max_image_bytes: int = Field(10_000_000, ge=1024, description="per image file")
+    max_image_pixels: int = Field(40_000_000, ge=1024, description="width x height; larger images are refused")
+    max_images_per_item: int = Field(16, ge=1, description="uploaded plus embedded images of one item")
     max_text_chars: int = Field(100_000, ge=100)
     max_batch_items: int = Field(64, ge=1)
     batch_wait_ms: float = Field(3.0, ge=0, description="how long the micro-batcher waits for more requests")

@@ -129,3 +129,11 @@ def tiny_pipeline(tmp_path_factory):
     from tests.tiny_model import build_tiny_pipeline
 
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny_image_pipeline(tmp_path_factory):
+    """image_data -> train_image -> export_image on a few generated 64-pixel images (EfficientNet-Lite0, 1 epoch)."""
+    from tests.tiny_model import build_tiny_image_pipeline
+
+    return build_tiny_image_pipeline(tmp_path_factory.mktemp("tiny_image"))

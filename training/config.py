@@ -154,3 +154,35 @@ class BaselineConfig(StageConfig):
 class EvaluateConfig(StageConfig):
     seed: int = 13
     robustness_public_rows: int = Field(2000, ge=0, description="public dev rows in the robustness copies")
+
+
+class TrainImageConfig(StageConfig):
+    seed: int = 13
+    threads: int | None = Field(None, ge=1, description="torch threads (None: all cores)")
+    image_size: int = Field(224, ge=32, le=640, description="square input side; EfficientNet-Lite0 was trained at 224")
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(8, ge=1)
+    max_minutes: float = Field(15.0, gt=0, description="time budget; the best epoch so far is kept")
+    patience: int = Field(3, ge=1, description="epochs without a dev gain before stopping")
+    lr: float = Field(3e-4, gt=0, description="backbone learning rate")
+    head_lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    pos_weight_cap: float = Field(8.0, ge=1)
+    augment: bool = Field(True, description="random crops, flips, colour and JPEG changes on training images")
+    recall_first: list[str] = Field(default_factory=lambda: ["self_harm"])
+    limit_train: int | None = Field(None, ge=1, description="use only the first N training images (tests)")
+
+
+class ExportImageConfig(StageConfig):
+    opset: int = 17
+    serve_int8: bool = Field(True, description="serve the int8 model when it passes its F1 gate")
+    calibration_images: int = Field(64, ge=1, description="training images that fix the int8 activation ranges")
+    parity_images: int = Field(64, ge=1, description="dev images for the PyTorch vs ONNX fp32 comparison")
+    fp32_tolerance: float = Field(1e-3, ge=0, description="max |p_torch - p_onnx| on calibrated probabilities")
+    int8_max_f1_drop: float = Field(1.0, ge=0, description="macro-F1 points int8 may lose against fp32 on dev")
+    recall_first: list[str] = Field(default_factory=lambda: ["self_harm"])
+
+
+class EvaluateImageConfig(StageConfig):
+    bins: int = Field(10, ge=2, description="reliability diagram bins")

@@ -7,9 +7,13 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vicas.normalize import normalize
 from vicas.policy import PolicyError, decide, load_policy, taxonomy_document
+
+if TYPE_CHECKING:  # the classifier needs the serving extras (Pillow, selectolax); the contract tools do not
+    from vicas.classifier import InputItem
 
 
 def _cmd_taxonomy(args: argparse.Namespace) -> int:
@@ -49,59 +53,87 @@ def _model_dir(arg: Path | None) -> Path:
     return arg or Path(os.environ.get("VICAS_MODEL_DIR", "models/text"))
 
 
-class InputLineError(ValueError):
-    def __init__(self, message: str, item_id: object = None) -> None:
-        super().__init__(message)
-        self.item_id = item_id
+def parse_input_line(line: str) -> InputItem:
+    """One JSONL input line -> an item; InputLineError says what is wrong."""
+    from vicas.classifier import InputLineError, parse_item
 
-
-def parse_input_line(line: str) -> tuple[object, str, int | None]:
-    """One JSONL input line -> (id, text, audience_age); InputLineError says what is wrong."""
     try:
         item = json.loads(line)
     except json.JSONDecodeError as e:
         raise InputLineError(f"not valid JSON: {e.msg}") from e
-    if not isinstance(item, dict):
-        raise InputLineError("each line must be a JSON object")
-    item_id = item.get("id")
-    text = item.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise InputLineError("'text' must be a non-empty string", item_id)
-    age = item.get("audience_age")
-    if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= 150):
-        raise InputLineError("'audience_age' must be an integer 0-150", item_id)
-    return item_id, text, age
+    return parse_item(item)
+
+
+def _image_reader(args: argparse.Namespace) -> Any:
+    """OCR (unless --no-ocr), the image model when its folder exists, NudeNet when asked for."""
+    import os
+
+    from vicas.image_reader import ImageReader
+    from vicas.ocr import OcrConfig
+
+    folder = args.image_model or Path(os.environ.get("VICAS_IMAGE_MODEL_DIR", "models/image"))
+    visual = None
+    if (folder / "manifest.json").exists():
+        from vicas.visual import VisualEngine
+
+        visual = VisualEngine(folder)
+    elif args.image_model is not None:
+        raise FileNotFoundError(f"no exported image model in {folder} (run `dvc repro export_image`)")
+    nudity = None
+    if args.nudenet:
+        from vicas.nudity import NudityDetector
+
+        nudity = NudityDetector()
+    ocr = None if args.no_ocr else OcrConfig()
+    if visual is None and ocr is None and nudity is None:
+        return None
+    return ImageReader(visual, ocr, nudity)
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
     """JSONL in, JSONL out; a bad line gets an error line with its id and the rest still runs."""
+    from vicas.classifier import ContentClassifier, ContentItem, InputLineError
     from vicas.engine import TextEngine
+    from vicas.image_reader import NamedImage
+    from vicas.images import ImageError, read_image_file
     from vicas.result import build_result
 
-    engine = TextEngine(_model_dir(args.model))
+    classifier = ContentClassifier(TextEngine(_model_dir(args.model)), _image_reader(args))
     policy = load_policy(args.policy)
     inp = sys.stdin if str(args.input) == "-" else args.input.open(encoding="utf-8")
     out = sys.stdout if str(args.output) == "-" else args.output.open("w", encoding="utf-8")
     errors = 0
-    pending: list[tuple[object, str, int | None]] = []
+    pending: list[tuple[InputItem, str | None, list[NamedImage]]] = []
 
     def flush() -> None:
-        preds = engine.classify([t for _, t, _ in pending])
-        for (item_id, _, age), pred in zip(pending, preds, strict=True):
-            res = build_result(pred, policy, engine.version, age)
-            out.write(json.dumps({"id": item_id, **res.model_dump(mode="json")}, ensure_ascii=False) + "\n")
+        preds = classifier.predict([(text, imgs) for _, text, imgs in pending])
+        for (item, _, imgs), pred in zip(pending, preds, strict=True):
+            res = build_result(pred, policy, classifier.version_for(bool(imgs)), item.age)
+            out.write(json.dumps({"id": item.id, **res.model_dump(mode="json")}, ensure_ascii=False) + "\n")
         pending.clear()
+
+    def error(item_id: object, lineno: int, message: str) -> None:
+        nonlocal errors
+        errors += 1
+        out.write(json.dumps({"id": item_id, "line": lineno, "error": message}, ensure_ascii=False) + "\n")
 
     for lineno, line in enumerate(inp, start=1):
         if not line.strip():
             continue
         try:
-            item_id, text, age = parse_input_line(line)
+            item = parse_input_line(line)
         except InputLineError as e:
-            errors += 1
-            out.write(json.dumps({"id": e.item_id, "line": lineno, "error": str(e)}, ensure_ascii=False) + "\n")
+            error(e.item_id, lineno, str(e))
             continue
-        pending.append((lineno if item_id is None else item_id, text, age))
+        if item.id is None:
+            item.id = lineno
+        try:
+            images = [NamedImage(p, read_image_file(p, classifier.limits)) for p in item.image_paths]
+            text, imgs = classifier.resolve(ContentItem(item.text, item.html, images))
+        except ImageError as e:
+            error(item.id, lineno, str(e))
+            continue
+        pending.append((item, text, imgs))
         if len(pending) >= args.batch_size:
             flush()
     if pending:
@@ -146,10 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "classify",
-        help="classify JSONL lines {id, text[, audience_age]} with the exported model",
-        description='Reads JSONL lines {"id": ..., "text": ...} and writes one result line per input: '
-        "id, band, categories (score, severity), evidence spans, actions, reasons, model and policy versions. "
-        "A bad line gets an output line with its 'error' and the run goes on.",
+        help="classify JSONL lines {id, text | html | image[, audience_age]} with the exported models",
+        description='Reads JSONL lines {"id": ..., "text": ...} (or "html": PAGE, or "image": PATH, or "images": '
+        "[PATHS], alone or beside a text) and writes one result line per input: id, band, categories (score, "
+        "severity), evidence (with its source: the text, an image's OCR words with boxes, the visual model), "
+        "per-image verdicts, actions, reasons, model and policy versions. Images are read with Tesseract OCR "
+        "and the exported image model (when its folder exists). A bad line gets an output line with its "
+        "'error' and the run goes on.",
     )
     p.add_argument("--input", type=Path, required=True, help="input JSONL ('-' for stdin)")
     p.add_argument("--output", type=Path, required=True, help="output JSONL ('-' for stdout)")
@@ -157,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", type=Path, default=None, help="exported model folder (default: $VICAS_MODEL_DIR or models/text)"
     )
     p.add_argument("--policy", type=Path, default=None, help="policy YAML (default: the packaged one)")
+    p.add_argument(
+        "--image-model",
+        type=Path,
+        default=None,
+        help="exported image model folder (default: $VICAS_IMAGE_MODEL_DIR or models/image, when it exists)",
+    )
+    p.add_argument("--no-ocr", action="store_true", help="do not read text in images")
+    p.add_argument("--nudenet", action="store_true", help="also run the optional NudeNet detector (AGPL-3.0)")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_cmd_classify)
 

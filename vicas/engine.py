@@ -66,6 +66,8 @@ class TextEngine:
 
         self.folder = Path(folder)
         self.manifest: Manifest = load_manifest(self.folder, check_files=check_files)
+        if self.manifest.kind != "text":
+            raise ManifestError(f"{self.folder} holds a {self.manifest.kind} model, not a text model")
         onnx_name = onnx_file or self.manifest.default_onnx
         cal_file = self.manifest.calibrations.get(onnx_name)
         if cal_file is None:

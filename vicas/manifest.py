@@ -51,8 +51,14 @@ class Manifest(BaseModel):
     categories: list[str]
     native_heads: dict[str, int] = Field(default_factory=dict)
     max_length: int = 128
-    special_ids: dict[str, int] = Field(description="bos, eos and pad token ids of the tokenizer")
-    normalizer: str = Field(description="normalizer_fingerprint() at export time")
+    special_ids: dict[str, int] = Field(
+        default_factory=dict, description="text models: bos, eos and pad token ids of the tokenizer"
+    )
+    normalizer: str = Field("", description="text models: normalizer_fingerprint() at export time")
+    head_categories: list[str] | None = Field(
+        None, description="the categories the model's output covers, in order (None: all of `categories`)"
+    )
+    image_size: int | None = Field(None, description="image models: square input side in pixels")
     calibrations: dict[str, str] = Field(
         default_factory=lambda: {"model.onnx": "calibration.json"},
         description="ONNX file -> its calibration file: each exported model is calibrated on dev itself",
@@ -83,7 +89,14 @@ def load_manifest(folder: Path, *, check_files: bool = True) -> Manifest:
         raise ManifestError(f"{path}: manifest format {manifest.format}, this code reads {MANIFEST_FORMAT}")
     if manifest.categories != list(CATEGORIES):
         raise ManifestError(f"{path}: the model's categories {manifest.categories} differ from the contract's")
-    if manifest.normalizer != normalizer_fingerprint():
+    if manifest.kind not in ("text", "image"):
+        raise ManifestError(f"{path}: unknown model kind {manifest.kind!r} (expected 'text' or 'image')")
+    unknown = [c for c in manifest.head_categories or [] if c not in CATEGORIES]
+    if unknown:
+        raise ManifestError(f"{path}: the model outputs categories {unknown} that the contract does not have")
+    if manifest.kind == "image" and not manifest.image_size:
+        raise ManifestError(f"{path}: an image model must state its image_size")
+    if manifest.kind == "text" and manifest.normalizer != normalizer_fingerprint():
         raise ManifestError(
             f"{path}: the model was trained with text normalisation {manifest.normalizer}, this code runs "
             f"{normalizer_fingerprint()}; retrain and export (`dvc repro`) so training and serving agree"

@@ -1,0 +1,132 @@
+"""Classify content items (text, page, images) synchronously: the CLI's and bulk scoring's entry point.
+
+The API runs the same steps asynchronously (images in a worker thread, texts
+through its micro-batcher) with the same `vicas.combine` functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vicas.combine import ItemPrediction, combine_predictions, texts_for
+from vicas.engine import TextEngine
+from vicas.image_reader import ImageReader, NamedImage
+from vicas.images import ImageError, ImageLimits, decode_base64, open_image
+from vicas.page import page_images, visible_text
+
+
+class InputLineError(ValueError):
+    def __init__(self, message: str, item_id: object = None) -> None:
+        super().__init__(message)
+        self.item_id = item_id
+
+
+@dataclass
+class InputItem:
+    id: object
+    text: str | None
+    html: str | None
+    image_paths: list[str]
+    age: int | None
+
+
+def parse_item(item: object) -> InputItem:
+    """One input record (a JSONL line or a Parquet row) -> an item; InputLineError says what is wrong.
+
+    Keys: `id`, and at least one of `text`, `html` (not both), `image` (a path) or `images` (paths);
+    optional `audience_age`. Empty values (None) count as absent, as Parquet columns give them.
+    """
+    if not isinstance(item, dict):
+        raise InputLineError("each line must be a JSON object")
+    item = {k: v for k, v in item.items() if v is not None}
+    item_id = item.get("id")
+    unknown = sorted(set(item) - {"id", "text", "html", "image", "images", "audience_age"})
+    if unknown:
+        raise InputLineError(f"unknown keys {unknown}", item_id)
+    text, html = item.get("text"), item.get("html")
+    if text is not None and html is not None:
+        raise InputLineError("give 'text' or 'html', not both", item_id)
+    for key, value in (("text", text), ("html", html)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InputLineError(f"'{key}' must be a non-empty string", item_id)
+    paths = item.get("images", [])
+    if "image" in item:
+        paths = [item["image"], *paths]
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+        raise InputLineError("'image' must be a file path and 'images' a list of file paths", item_id)
+    if text is None and html is None and not paths:
+        raise InputLineError("give 'text', 'html' or 'image'", item_id)
+    age = item.get("audience_age")
+    if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= 150):
+        raise InputLineError("'audience_age' must be an integer 0-150", item_id)
+    return InputItem(item_id, text, html, paths, age)
+
+
+@dataclass
+class ContentItem:
+    text: str | None = None
+    html: str | None = None
+    images: list[NamedImage] = field(default_factory=list)
+
+
+def page_parts(html: str, limits: ImageLimits) -> tuple[str, list[NamedImage]]:
+    """A page's visible text and its embedded (data: URI) images; linked images are not fetched."""
+    images = []
+    for i, img in enumerate(p for p in page_images(html) if p.embedded):
+        name = img.label(i)
+        images.append(NamedImage(name, open_image(decode_base64(img.src, name), limits, name)))
+    return visible_text(html), images
+
+
+def resolve_item(
+    item: ContentItem, limits: ImageLimits, max_images: int, can_read_images: bool
+) -> tuple[str | None, list[NamedImage]]:
+    """The item's text and all its images (uploaded + embedded in its page), limits checked.
+
+    Raises ImageError (with an HTTP status) for anything that cannot be classified as sent.
+    """
+    text, images = item.text, list(item.images)
+    if item.html is not None:
+        page_text, embedded = page_parts(item.html, limits)
+        text = " ".join(t for t in (text, page_text) if t) or None
+        images += embedded
+    if images and not can_read_images:
+        raise ImageError("this installation has no image reader (OCR or image model); send text only")
+    if len(images) > max_images:
+        raise ImageError(f"{len(images)} images in one item; the limit is {max_images}", status=413)
+    if not (text and text.strip()) and not images:
+        raise ImageError("the item has no visible text and no image to classify")
+    return text, images
+
+
+class ContentClassifier:
+    def __init__(
+        self,
+        text: TextEngine,
+        images: ImageReader | None = None,
+        limits: ImageLimits | None = None,
+        max_images: int = 16,
+    ) -> None:
+        self.text, self.images = text, images
+        self.limits = limits or ImageLimits()
+        self.max_images = max_images
+
+    def version_for(self, item_has_images: bool) -> str:
+        if item_has_images and self.images is not None:
+            return f"{self.text.version}+{self.images.version}"
+        return self.text.version
+
+    def resolve(self, item: ContentItem) -> tuple[str | None, list[NamedImage]]:
+        return resolve_item(item, self.limits, self.max_images, self.images is not None)
+
+    def predict(self, items: list[tuple[str | None, list[NamedImage]]], batch_size: int = 32) -> list[ItemPrediction]:
+        """Resolved items -> combined predictions; the text model reads all texts and OCR texts in one batch."""
+        readings = [self.images.read(imgs) if imgs and self.images else [] for _, imgs in items]
+        jobs = [texts_for(text, r) for (text, _), r in zip(items, readings, strict=True)]
+        flat = [t for job in jobs for t in job]
+        preds = self.text.classify(flat, batch_size) if flat else []
+        out, pos = [], 0
+        for (text, _), r, job in zip(items, readings, jobs, strict=True):
+            out.append(combine_predictions(text, r, preds[pos : pos + len(job)]))
+            pos += len(job)
+        return out
