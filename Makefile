@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= train,serve,bulk,dev
 
-.PHONY: setup pipeline run serve test lint clean
+.PHONY: system setup pipeline run serve test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-setup: $(VENV)/.installed  ## create .venv and install the project with all extras
+system:  ## Debian packages beside Python: Tesseract + Vietnamese data (OCR), fonts for the generated images
+	@./scripts/system-packages.sh
+
+setup: system $(VENV)/.installed  ## system packages, then .venv with the project and all extras
 
 pipeline: setup  ## run the DVC pipeline offline: data, training, baseline, export, evaluation
 	. $(BIN)/activate && dvc repro

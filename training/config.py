@@ -160,6 +160,9 @@ class TrainImageConfig(StageConfig):
     seed: int = 13
     threads: int | None = Field(None, ge=1, description="torch threads (None: all cores)")
     image_size: int = Field(224, ge=32, le=640, description="square input side; EfficientNet-Lite0 was trained at 224")
+    freeze_blocks: int = Field(
+        5, ge=0, le=16, description="the stem and this many leading blocks keep their ImageNet weights (CPU speed)"
+    )
     batch_size: int = Field(32, ge=1)
     epochs: int = Field(8, ge=1)
     max_minutes: float = Field(15.0, gt=0, description="time budget; the best epoch so far is kept")

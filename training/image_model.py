@@ -140,5 +140,22 @@ class VisualClassifier(nn.Module):
     def pretrained(cls, weights: str | None = None, dropout: float = 0.2) -> VisualClassifier:
         return cls(imagenet_lite0(weights).features, dropout)
 
+    def freeze_early(self, blocks: int) -> None:
+        """Freeze the stem and the first `blocks` inverted-residual blocks (weights and batch-norm statistics).
+
+        The early, high-resolution layers cost most of the backward pass on a CPU and hold generic
+        edge and texture filters that ImageNet already trained well.
+        """
+        self.frozen = [self.backbone.stem, *list(self.backbone.blocks)[:blocks]] if blocks > 0 else []
+        for module in self.frozen:
+            for p in module.parameters():
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> VisualClassifier:
+        super().train(mode)
+        for module in getattr(self, "frozen", []):
+            module.eval()  # frozen layers keep ImageNet's batch-norm statistics
+        return self
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.backbone(images))).view(-1, self.n_categories, 3)

@@ -46,7 +46,7 @@ def predict_logits(
     model: VisualClassifier, examples: list[ImageExample], size: int, batch_size: int = 32
 ) -> np.ndarray:
     model.eval()
-    out = [model(x).numpy() for x, _, _ in batches(examples, size, batch_size)]
+    out = [model(x.to(memory_format=torch.channels_last)).numpy() for x, _, _ in batches(examples, size, batch_size)]
     return np.concatenate(out) if out else np.zeros((0, len(VISUAL_CATEGORIES), 3), dtype=np.float32)
 
 
@@ -83,9 +83,11 @@ def train(
     train_ex = load_examples(train_rec, keep_side)
     dev_ex = load_examples(dev_rec, keep_side)
     model = VisualClassifier.pretrained(weights, cfg.dropout)
+    model.freeze_early(cfg.freeze_blocks)
+    model = model.to(memory_format=torch.channels_last)  # depthwise convolutions run about 1.5-2x faster on CPU
     pos_weight = positive_weights(train_ex, cfg.pos_weight_cap)
     head = list(model.head.parameters())
-    body = list(model.backbone.parameters())
+    body = [p for p in model.backbone.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         [{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}], weight_decay=cfg.weight_decay
     )
@@ -107,7 +109,7 @@ def train(
             mininterval=10,
         )
         for x, t, m in progress:
-            loss = masked_loss(model(x), t, m, pos_weight)
+            loss = masked_loss(model(x.to(memory_format=torch.channels_last)), t, m, pos_weight)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
@@ -135,6 +137,7 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
     out_dir.mkdir(parents=True, exist_ok=True)
+    model = model.to(memory_format=torch.contiguous_format)
     torch.save(model.state_dict(), out_dir / "model.pt")
     summary = {
         "epochs": epoch,
@@ -145,6 +148,7 @@ def train(
         "train_images": len(train_ex),
         "dev_images": len(dev_ex),
         "image_size": cfg.image_size,
+        "freeze_blocks": cfg.freeze_blocks,
         "dropout": cfg.dropout,
         "categories": list(VISUAL_CATEGORIES),
         "manifest": str(manifest),

@@ -103,19 +103,25 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     inp = sys.stdin if str(args.input) == "-" else args.input.open(encoding="utf-8")
     out = sys.stdout if str(args.output) == "-" else args.output.open("w", encoding="utf-8")
     errors = 0
-    pending: list[tuple[InputItem, str | None, list[NamedImage]]] = []
+    # items and error lines wait together, so the output keeps the input's order
+    pending: list[tuple[InputItem, str | None, list[NamedImage]] | dict[str, object]] = []
 
     def flush() -> None:
-        preds = classifier.predict([(text, imgs) for _, text, imgs in pending])
-        for (item, _, imgs), pred in zip(pending, preds, strict=True):
-            res = build_result(pred, policy, classifier.version_for(bool(imgs)), item.age)
+        items = [p for p in pending if not isinstance(p, dict)]
+        preds = iter(classifier.predict([(text, imgs) for _, text, imgs in items]))
+        for p in pending:
+            if isinstance(p, dict):
+                out.write(json.dumps(p, ensure_ascii=False) + "\n")
+                continue
+            item, _, imgs = p
+            res = build_result(next(preds), policy, classifier.version_for(bool(imgs)), item.age)
             out.write(json.dumps({"id": item.id, **res.model_dump(mode="json")}, ensure_ascii=False) + "\n")
         pending.clear()
 
     def error(item_id: object, lineno: int, message: str) -> None:
         nonlocal errors
         errors += 1
-        out.write(json.dumps({"id": item_id, "line": lineno, "error": message}, ensure_ascii=False) + "\n")
+        pending.append({"id": item_id, "line": lineno, "error": message})
 
     for lineno, line in enumerate(inp, start=1):
         if not line.strip():

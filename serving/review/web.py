@@ -46,7 +46,8 @@ class LoginRequired(Exception):
 def highlight(text: str, evidence: list[dict[str, Any]]) -> str:
     """HTML of `text` with evidence spans wrapped in <mark> per category (overlaps keep the first)."""
     out, pos = [], 0
-    for e in sorted(evidence, key=lambda e: (e["start"], -e["end"])):
+    spans = [e for e in evidence if e.get("start") is not None and e.get("end") is not None]  # not visual ones
+    for e in sorted(spans, key=lambda e: (e["start"], -e["end"])):
         s, t = int(e["start"]), int(e["end"])
         if s < pos or not 0 <= s < t <= len(text):
             continue

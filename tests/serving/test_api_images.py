@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import struct
 import zlib
@@ -104,6 +105,15 @@ def test_an_image_in_base64_is_read_and_classified(client):
         stored = conn.execute(select(flagged_items)).mappings().all()
     # the review store keeps the OCR text under a header naming the image and what was found in it
     assert len(stored) == 1 and stored[0]["text"].startswith("[ảnh 1: meme.png") and "xỉu" in stored[0]["text"]
+    # the console highlights OCR evidence on that text and skips evidence without offsets (visual, nudity)
+    from serving.review.web import highlight
+
+    evidence = json.loads(stored[0]["evidence"])
+    page = highlight(stored[0]["text"], evidence)
+    assert "meme.png" in page
+    for e in evidence:
+        if e["source"] == "image:0:ocr":
+            assert stored[0]["text"][e["start"] : e["end"]] == e["text"] and "<mark" in page
 
 
 def test_multipart_upload_with_a_caption(client):
