@@ -69,11 +69,6 @@ def test_classify_reads_images_and_pages(tiny_pipeline, tiny_image_pipeline, tmp
     out2 = tmp_path / "out2.jsonl"
     inp.write_text(json.dumps(lines[0]) + "\n", encoding="utf-8")
     no_model = tmp_path / "no-image-model"
-    os.environ.pop("VICAS_IMAGE_MODEL_DIR", None)
-    assert (
-        cli.main(
-            ["classify", "--input", str(inp), "--output", str(out2), "--model", str(tiny_pipeline["model"])]
-            + ["--image-model", str(no_model)]
-        )
-        == 2
-    )  # an explicit folder that holds no model is an error, not a silent fallback
+    args = ["classify", "--input", str(inp), "--output", str(out2), "--model", str(tiny_pipeline["model"])]
+    # an explicit folder that holds no model is an error, not a silent fallback
+    assert cli.main([*args, "--image-model", str(no_model)]) == 2

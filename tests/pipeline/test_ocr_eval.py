@@ -1,0 +1,123 @@
+"""The `evaluate_ocr` stage end to end on a few texts, with the real Tesseract and the tiny text model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from training import ocr_eval
+from vicas.engine import TextEngine
+from vicas.ocr import ocr_available
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    "Nạp 50k nhận 100k tài xỉu uy tín, ib mình ngay",
+    "hôm nay cả nhà đi công viên chơi vui lắm",
+    "vào link này nhận 9999 kim cương miễn phí nhập mật khẩu",
+    "mình không muốn sống nữa, mệt mỏi lắm rồi 😢",
+    "Công an triệt phá đường dây đánh bạc qua mạng, thu giữ nhiều tang vật. " * 3,
+    "mai được nghỉ học rồi yeah",
+]
+
+
+@pytest.fixture(scope="module")
+def tesseract() -> None:
+    if ocr_available():
+        return
+    reason = "tesseract with Vietnamese data is not installed (apt-get install tesseract-ocr tesseract-ocr-vie)"
+    if os.environ.get("VICAS_REQUIRE_TESSERACT") == "1":
+        pytest.fail(f"VICAS_REQUIRE_TESSERACT=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _params(tmp_path: Path, **over: Any) -> Path:
+    section = {"n_texts": 6, "seed": 3, "sizes": [24, 32], "rotations": [0.0, 3.0], **over}
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump({"evaluate_ocr": section}, allow_unicode=True), encoding="utf-8")
+    return p
+
+
+def _texts(tmp_path: Path) -> Path:
+    f = tmp_path / "texts.jsonl"
+    f.write_text(
+        "".join(json.dumps({"id": f"t{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(TEXTS))
+    )
+    return f
+
+
+def test_evaluation_writes_metrics_plots_and_verdicts(tesseract, tiny_pipeline, tmp_path):
+    metrics, plots = tmp_path / "ocr_eval.json", tmp_path / "plots"
+    argv = [
+        "--params",
+        str(_params(tmp_path)),
+        "--texts",
+        str(_texts(tmp_path)),
+        "--model",
+        str(tiny_pipeline["model"]),
+    ]
+    ocr_eval.main([*argv, "--metrics", str(metrics), "--plots", str(plots), "--no-progress"])
+    m = json.loads(metrics.read_text())
+    assert m["images"] == 6
+    assert 0 <= m["cer"] <= 1 and 0 <= m["wer"] <= 1
+    assert m["cer"] < 0.3  # large, clear text: a broken OCR path would be near 1
+    assert set(m["by_condition"]) >= {"font", "size", "style", "rotation", "jpeg", "noise"}
+    assert all(0 <= v <= 1 for levels in m["by_condition"].values() for v in levels.values())
+    t = m["seconds_per_image"]
+    assert 0 < t["p50"] <= t["p95"] and t["per_megapixel"] > 0
+    v = m["verdict"]
+    assert v["model_version"] == TextEngine(tiny_pipeline["model"]).version
+    for key in ("band_agreement", "flagged_agreement", "under_rating_rate", "over_rating_rate"):
+        assert 0 <= v[key] <= 1
+    assert v["images"] == 6
+    rows = list(csv.DictReader((plots / "cer_by_condition.csv").open(encoding="utf-8")))
+    assert {r["factor"] for r in rows} >= {"font", "style", "rotation"}
+    images = list(csv.DictReader((plots / "images.csv").open(encoding="utf-8")))
+    assert len(images) == 6 and all(r["text_band"] and r["image_band"] for r in images)
+    assert all("😢" not in r["reference"] for r in images)  # emoji cannot be drawn, so it is not asked for
+    assert (plots / "cer_by_condition.png").stat().st_size > 10_000
+
+
+def test_without_a_model_verdicts_are_skipped(tesseract, tmp_path):
+    metrics = tmp_path / "m.json"
+    argv = ["--params", str(_params(tmp_path, styles=["plain"])), "--texts", str(_texts(tmp_path))]
+    ocr_eval.main(
+        [
+            *argv,
+            "--model",
+            str(tmp_path / "none"),
+            "--metrics",
+            str(metrics),
+            "--plots",
+            str(tmp_path / "p"),
+            "--limit",
+            "2",
+            "--no-progress",
+        ]
+    )
+    m = json.loads(metrics.read_text())
+    assert m["images"] == 2 and "verdict" not in m
+
+
+def test_missing_prepared_data_says_what_to_do(tesseract, tmp_path):
+    with pytest.raises(SystemExit, match="--texts"):
+        ocr_eval.main(["--params", str(_params(tmp_path)), "--data", str(tmp_path / "nope")])
+
+
+def test_bad_params_name_the_key(tmp_path):
+    with pytest.raises(SystemExit, match=r"evaluate_ocr\.ocr\.psm"):
+        ocr_eval.main(["--params", str(_params(tmp_path, ocr={"psm": 0}))])
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        ocr_eval.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--texts" in out and "--model" in out and "evaluate_ocr" in out
