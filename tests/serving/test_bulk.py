@@ -85,3 +85,27 @@ def test_bulk_matches_classify_and_resumes(fp32_model, tmp_path, local_ray):
         ]
     page = next(r for r in rows if r["id"] == "page")
     assert page["band"] in ("P", "K", "T13", "T16", "T18", "C")
+
+
+def test_bulk_reads_image_rows(fp32_model, tiny_image_pipeline, tmp_path, local_ray):
+    """Image rows (a path) are read by OCR and the image model, like `vicas classify`; a bad path is an error row."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from vicas.ocr import ocr_available
+
+    if not ocr_available():
+        pytest.skip("tesseract-ocr with tesseract-ocr-vie is not installed")
+    meme = tmp_path / "meme.png"
+    img = Image.new("RGB", (640, 80), "white")
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 32)
+    ImageDraw.Draw(img).text((10, 20), "tài xỉu uy tín nạp 50k", fill="black", font=font)
+    img.save(meme)
+    inp = tmp_path / "crawl.jsonl"
+    rows = [{"id": "img", "image": str(meme)}, {"id": "gone", "image": str(tmp_path / "gone.png")}]
+    inp.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "scored"
+    job = BulkJob(inp, out, fp32_model, block_size=10, workers=1, image_model=tiny_image_pipeline["model"])
+    assert run(job)["scored_now"] == 1
+    scored = {r["id"]: r for r in merged_rows(out)}
+    assert "xỉu" in scored["img"]["images"][0]["ocr_text"] and "+vicas-image@" in scored["img"]["model_version"]
+    assert "cannot read image file" in scored["gone"]["error"]
