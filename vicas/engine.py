@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,32 +56,41 @@ def _native_probs(logits: np.ndarray, heads: dict[str, int]) -> dict[str, list[f
     return out
 
 
+def open_onnx(folder: Path, manifest: Manifest, onnx_file: str | None, threads: int | None) -> tuple[Calibration, Any]:
+    """An exported model's ONNX Runtime session (CPU) and the calibration fitted for that ONNX file.
+
+    Text and image engines share it; `threads` (or VICAS_ORT_THREADS) caps intra-op threads.
+    """
+    import onnxruntime as ort
+
+    onnx_name = onnx_file or manifest.default_onnx
+    cal_file = manifest.calibrations.get(onnx_name)
+    if cal_file is None:
+        raise ManifestError(f"{folder}: the manifest names no calibration for {onnx_name}")
+    calibration = Calibration.model_validate_json((folder / cal_file).read_text(encoding="utf-8"))
+    opts = ort.SessionOptions()
+    n_threads = threads if threads is not None else int(os.environ.get("VICAS_ORT_THREADS", "0"))
+    if n_threads:
+        opts.intra_op_num_threads = n_threads
+    opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(folder / onnx_name), sess_options=opts, providers=["CPUExecutionProvider"])
+    return calibration, session
+
+
 class TextEngine:
     """Loads an exported text model folder (verified through its manifest) and classifies texts."""
 
     def __init__(
         self, folder: str | Path, onnx_file: str | None = None, threads: int | None = None, check_files: bool = True
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.folder = Path(folder)
         self.manifest: Manifest = load_manifest(self.folder, check_files=check_files)
         if self.manifest.kind != "text":
             raise ManifestError(f"{self.folder} holds a {self.manifest.kind} model, not a text model")
-        onnx_name = onnx_file or self.manifest.default_onnx
-        cal_file = self.manifest.calibrations.get(onnx_name)
-        if cal_file is None:
-            raise ManifestError(f"{self.folder}: the manifest names no calibration for {onnx_name}")
-        self.calibration = Calibration.model_validate_json((self.folder / cal_file).read_text(encoding="utf-8"))
+        self.calibration, self.session = open_onnx(self.folder, self.manifest, onnx_file, threads)
         self.tokenizer = Tokenizer.from_file(str(self.folder / self.manifest.tokenizer_file))
-        opts = ort.SessionOptions()
-        n_threads = threads if threads is not None else int(os.environ.get("VICAS_ORT_THREADS", "0"))
-        if n_threads:
-            opts.intra_op_num_threads = n_threads
-        opts.inter_op_num_threads = 1
-        path = self.folder / onnx_name
-        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         self.max_length = self.manifest.max_length
         self.bos = self.manifest.special_ids["bos"]
         self.eos = self.manifest.special_ids["eos"]

@@ -6,14 +6,14 @@ evaluation, export and serving all call it, so there is no train/serve skew.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from vicas.inference import Calibration, category_scores, severities, severity_probabilities
+from vicas.engine import open_onnx
+from vicas.inference import category_scores, severities, severity_probabilities
 from vicas.manifest import Manifest, ManifestError, load_manifest
 from vicas.taxonomy import CATEGORIES
 
@@ -52,27 +52,13 @@ class VisualEngine:
     def __init__(
         self, folder: str | Path, onnx_file: str | None = None, threads: int | None = None, check_files: bool = True
     ) -> None:
-        import onnxruntime as ort
-
         self.folder = Path(folder)
         self.manifest: Manifest = load_manifest(self.folder, check_files=check_files)
         if self.manifest.kind != "image" or not self.manifest.image_size or not self.manifest.head_categories:
             raise ManifestError(f"{self.folder} does not hold an image model (kind {self.manifest.kind!r})")
-        onnx_name = onnx_file or self.manifest.default_onnx
-        cal_file = self.manifest.calibrations.get(onnx_name)
-        if cal_file is None:
-            raise ManifestError(f"{self.folder}: the manifest names no calibration for {onnx_name}")
-        self.calibration = Calibration.model_validate_json((self.folder / cal_file).read_text(encoding="utf-8"))
+        self.calibration, self.session = open_onnx(self.folder, self.manifest, onnx_file, threads)
         self.size: int = self.manifest.image_size
         self.head_categories: list[str] = list(self.manifest.head_categories)
-        opts = ort.SessionOptions()
-        n_threads = threads if threads is not None else int(os.environ.get("VICAS_ORT_THREADS", "0"))
-        if n_threads:
-            opts.intra_op_num_threads = n_threads
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(self.folder / onnx_name), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
         self.input_name = self.session.get_inputs()[0].name
 
     @property
