@@ -207,11 +207,8 @@ def _bulk(args: argparse.Namespace) -> int:
     from serving.bulk import BulkJob, run
 
     model = args.model or Path(os.environ.get("VICAS_MODEL_DIR", "models/text"))
-    image_model = args.image_model or Path(os.environ.get("VICAS_IMAGE_MODEL_DIR", "models/image"))
-    if not (image_model / "manifest.json").exists():
-        if args.image_model is not None:
-            raise SystemExit(f"no exported image model in {image_model} (run `dvc repro export_image`)")
-        image_model = None
+    from vicas.cli import image_model_dir
+
     job = BulkJob(
         args.input,
         args.output,
@@ -219,7 +216,7 @@ def _bulk(args: argparse.Namespace) -> int:
         args.policy,
         args.block_size,
         args.workers,
-        image_model=image_model,
+        image_model=image_model_dir(args.image_model),
         ocr=not args.no_ocr,
     )
     print(json.dumps(run(job)))

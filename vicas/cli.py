@@ -64,21 +64,32 @@ def parse_input_line(line: str) -> InputItem:
     return parse_item(item)
 
 
-def _image_reader(args: argparse.Namespace) -> Any:
-    """OCR (unless --no-ocr), the image model when its folder exists, NudeNet when asked for."""
+def image_model_dir(arg: Path | None) -> Path | None:
+    """The exported image model to use: `arg`, else $VICAS_IMAGE_MODEL_DIR or models/image when it holds one.
+
+    A folder named explicitly that holds no model is an error, not a silent fall-back to OCR alone.
+    """
     import os
 
+    folder = arg or Path(os.environ.get("VICAS_IMAGE_MODEL_DIR", "models/image"))
+    if (folder / "manifest.json").exists():
+        return folder
+    if arg is not None:
+        raise FileNotFoundError(f"no exported image model in {folder} (run `dvc repro export_image`)")
+    return None
+
+
+def _image_reader(args: argparse.Namespace) -> Any:
+    """OCR (unless --no-ocr), the image model when its folder exists, NudeNet when asked for."""
     from vicas.image_reader import ImageReader
     from vicas.ocr import OcrConfig
 
-    folder = args.image_model or Path(os.environ.get("VICAS_IMAGE_MODEL_DIR", "models/image"))
+    folder = image_model_dir(args.image_model)
     visual = None
-    if (folder / "manifest.json").exists():
+    if folder is not None:
         from vicas.visual import VisualEngine
 
         visual = VisualEngine(folder)
-    elif args.image_model is not None:
-        raise FileNotFoundError(f"no exported image model in {folder} (run `dvc repro export_image`)")
     nudity = None
     if args.nudenet:
         from vicas.nudity import NudityDetector
