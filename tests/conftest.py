@@ -137,3 +137,18 @@ def tiny_image_pipeline(tmp_path_factory):
     from tests.tiny_model import build_tiny_image_pipeline
 
     return build_tiny_image_pipeline(tmp_path_factory.mktemp("tiny_image"))
+
+
+@pytest.fixture(scope="session")
+def tesseract() -> None:
+    """Real Tesseract with Vietnamese data; skipped without it, a failure when VICAS_REQUIRE_TESSERACT=1 (CI)."""
+    import os
+
+    from vicas.ocr import ocr_available
+
+    if ocr_available():
+        return
+    reason = "tesseract with Vietnamese data is not installed (apt-get install tesseract-ocr tesseract-ocr-vie)"
+    if os.environ.get("VICAS_REQUIRE_TESSERACT") == "1":
+        pytest.fail(f"VICAS_REQUIRE_TESSERACT=1 but {reason}", pytrace=False)
+    pytest.skip(reason)

@@ -5,20 +5,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from vicas import cli
-from vicas.ocr import ocr_available
 
-pytestmark = pytest.mark.slow
-
-if not ocr_available():
-    if os.environ.get("VICAS_REQUIRE_TESSERACT") == "1":
-        pytest.fail("Tesseract with Vietnamese data is required (VICAS_REQUIRE_TESSERACT=1) but missing")
-    pytest.skip("tesseract-ocr with tesseract-ocr-vie is not installed", allow_module_level=True)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("tesseract")]
 
 
 def write_text_image(path, text: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import yaml
 
 from training import ocr_eval
 from vicas.engine import TextEngine
-from vicas.ocr import ocr_available
 
 pytestmark = pytest.mark.slow
 
@@ -25,16 +23,6 @@ TEXTS = [
     "Công an triệt phá đường dây đánh bạc qua mạng, thu giữ nhiều tang vật. " * 3,
     "mai được nghỉ học rồi yeah",
 ]
-
-
-@pytest.fixture(scope="module")
-def tesseract() -> None:
-    if ocr_available():
-        return
-    reason = "tesseract with Vietnamese data is not installed (apt-get install tesseract-ocr tesseract-ocr-vie)"
-    if os.environ.get("VICAS_REQUIRE_TESSERACT") == "1":
-        pytest.fail(f"VICAS_REQUIRE_TESSERACT=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def _params(tmp_path: Path, **over: Any) -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import struct
 import zlib
 
@@ -21,14 +20,9 @@ from sqlalchemy import select
 from serving.api import create_app
 from serving.config import Settings
 from serving.db import flagged_items, make_engine, migrate
-from vicas.ocr import ocr_available
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("tesseract")]
 
-if not ocr_available():
-    if os.environ.get("VICAS_REQUIRE_TESSERACT") == "1":
-        pytest.fail("Tesseract with Vietnamese data is required (VICAS_REQUIRE_TESSERACT=1) but missing")
-    pytest.skip("tesseract-ocr with tesseract-ocr-vie is not installed", allow_module_level=True)
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 MEME = "Nạp 50k nhận 100k tài xỉu uy tín"

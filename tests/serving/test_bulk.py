@@ -87,14 +87,10 @@ def test_bulk_matches_classify_and_resumes(fp32_model, tmp_path, local_ray):
     assert page["band"] in ("P", "K", "T13", "T16", "T18", "C")
 
 
-def test_bulk_reads_image_rows(fp32_model, tiny_image_pipeline, tmp_path, local_ray):
+def test_bulk_reads_image_rows(fp32_model, tiny_image_pipeline, tmp_path, local_ray, tesseract):
     """Image rows (a path) are read by OCR and the image model, like `vicas classify`; a bad path is an error row."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from vicas.ocr import ocr_available
-
-    if not ocr_available():
-        pytest.skip("tesseract-ocr with tesseract-ocr-vie is not installed")
     meme = tmp_path / "meme.png"
     img = Image.new("RGB", (640, 80), "white")
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 32)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import unicodedata
 
 import pytest
@@ -24,16 +23,6 @@ from vicas.ocr import (
 )
 
 SENTENCE = "Nạp 50k nhận 100k tài xỉu uy tín, ib mình ngay"
-
-
-@pytest.fixture(scope="module")
-def tesseract() -> None:
-    if ocr_available():
-        return
-    reason = "tesseract with Vietnamese data is not installed (apt-get install tesseract-ocr tesseract-ocr-vie)"
-    if os.environ.get("VICAS_REQUIRE_TESSERACT") == "1":
-        pytest.fail(f"VICAS_REQUIRE_TESSERACT=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
