@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vicas.inference import Calibration
+from vicas.inference import Calibration, severities, severity_probabilities
+from vicas.policy import Policy, decide
 from vicas.taxonomy import CATEGORIES
 
 
@@ -38,10 +39,19 @@ def best_threshold(probs: np.ndarray, targets: np.ndarray, beta: float) -> float
     return round(best_t, 3)
 
 
-def calibrate(logits: np.ndarray, t: np.ndarray, m: np.ndarray, recall_first: list[str]) -> Calibration:
+def calibrate(
+    logits: np.ndarray,
+    t: np.ndarray,
+    m: np.ndarray,
+    recall_first: list[str],
+    max_under_rating: float | None = None,
+    policy: Policy | None = None,
+) -> Calibration:
     """Per category and threshold: temperature by log-loss, decision threshold by F-beta on dev.
 
-    `logits`, `t` (targets) and `m` (masks) are (N, C, 3); masked cells are not used.
+    `logits`, `t` (targets) and `m` (masks) are (N, C, 3); masked cells are not used. With
+    `max_under_rating`, every threshold is then lowered together until the band under-rating rate on the
+    fully annotated dev rows is at most that (see `lower_for_under_rating`).
     """
     temps: dict[str, list[float]] = {}
     thresholds: dict[str, list[float]] = {}
@@ -60,4 +70,113 @@ def calibrate(logits: np.ndarray, t: np.ndarray, m: np.ndarray, recall_first: li
         f"maximises F1 on dev (F2 for {', '.join(recall_first)}: missing them costs more); "
         "higher severities use 0.5 on calibrated probabilities"
     )
-    return Calibration(temperatures=temps, thresholds=thresholds, evidence_threshold=0.5, rule=rule)
+    calibration = Calibration(temperatures=temps, thresholds=thresholds, evidence_threshold=0.5, rule=rule)
+    if max_under_rating is not None and policy is not None:
+        calibration = lower_for_under_rating(calibration, logits, t, m, max_under_rating, policy)
+    return calibration
+
+
+def under_rating_rate(probs: np.ndarray, true_sev: np.ndarray, calibration: Calibration, policy: Policy) -> float:
+    """Share of rows whose predicted band is below the band of their true severities."""
+    pred = severities(probs, calibration)
+    true = [{c: int(row[ci]) for ci, c in enumerate(CATEGORIES)} for row in true_sev]
+    under = [decide(p, policy).band.rank < decide(q, policy).band.rank for p, q in zip(pred, true, strict=True)]
+    return float(np.mean(under))
+
+
+def lower_for_under_rating(
+    calibration: Calibration,
+    logits: np.ndarray,
+    t: np.ndarray,
+    m: np.ndarray,
+    target: float,
+    policy: Policy,
+    max_shift: float = 4.0,
+) -> Calibration:
+    """Lower every threshold by one common logit shift, the smallest that keeps under-rating <= target.
+
+    Under-rating exposes a child to what their band should have kept away; over-rating sends an item to a
+    reviewer. Under this rule the F1-optimal thresholds give way to the child-safety target, and the cost
+    shows as over-rating in evaluation. Only rows with every category annotated (the own corpus) have a
+    true band; fewer than 50 such rows leave the thresholds as they are.
+    """
+    full = m.reshape(len(m), -1).all(axis=1)
+    if full.sum() < 50:
+        return calibration
+    probs = severity_probabilities(logits[full], calibration)
+    true_sev = t[full].sum(axis=-1)
+    base = calibration.threshold_array().astype(np.float64)
+    base_logit = np.log(base / (1 - base))
+    chosen, shift_used = calibration, 0.0
+    for shift in np.arange(0.0, max_shift + 1e-9, 0.1):
+        lowered = 1 / (1 + np.exp(-(base_logit - shift)))
+        thresholds = {c: [round(float(v), 4) for v in lowered[ci]] for ci, c in enumerate(CATEGORIES)}
+        chosen, shift_used = calibration.model_copy(update={"thresholds": thresholds}), float(shift)
+        if under_rating_rate(probs, true_sev, chosen, policy) <= target:
+            break
+    return chosen.model_copy(
+        update={
+            "rule": calibration.rule + f"; then every threshold lowered by a common logit shift of "
+            f"{shift_used:.1f}, the smallest keeping band under-rating on the fully annotated dev rows "
+            f"<= {target:.0%} (policy {policy.version})"
+        }
+    )
+
+
+# The metric each native head's benchmark publishes (macro-F1 unless named here): its decision rule maximises it.
+POSITIVE_CLASS_F1 = ("victsd_toxic", "smishing")
+
+
+def native_metric(head: str, y: np.ndarray, pred: np.ndarray) -> float:
+    from training.metrics import binary_f1, macro_f1
+
+    if head in POSITIVE_CLASS_F1:
+        return binary_f1(y.tolist(), pred.tolist())
+    return macro_f1(y.tolist(), pred.tolist())
+
+
+def fit_head_offsets(head: str, logits: np.ndarray, y: np.ndarray, rounds: int = 3) -> list[float]:
+    """Offsets for one native head maximising its benchmark metric on (logits, y).
+
+    One logit: the best threshold among the logits' quantiles (as an offset, -threshold). Several: coordinate
+    ascent on per-class offsets in [-3, 3] (class 0 fixed at 0). Zeros when the labels are too few to choose.
+    """
+    k = logits.shape[1]
+    if len(y) < 50 or len(set(y.tolist())) < 2:
+        return [0.0] * k
+    if k == 1:
+        candidates = np.unique(np.quantile(logits[:, 0], np.linspace(0.02, 0.98, 97)))
+        scores = [native_metric(head, y, (logits[:, 0] > c).astype(int)) for c in candidates]
+        best = max(range(len(candidates)), key=lambda i: (round(scores[i], 6), -abs(candidates[i])))
+        return [round(float(-candidates[best]), 4)]
+    offsets = np.zeros(k)
+    grid = np.round(np.linspace(-3.0, 3.0, 61), 2)
+    best_score = native_metric(head, y, (logits + offsets).argmax(1))
+    for _ in range(rounds):
+        improved = False
+        for j in range(1, k):
+            for v in grid:
+                trial = offsets.copy()
+                trial[j] = v
+                score = native_metric(head, y, (logits + trial).argmax(1))
+                if score > best_score + 1e-6 or (abs(score - best_score) <= 1e-6 and abs(v) < abs(offsets[j])):
+                    best_score, offsets, improved = max(score, best_score), trial, True
+        if not improved:
+            break
+    return [round(float(v), 4) for v in offsets]
+
+
+def fit_native_offsets(nat: np.ndarray, labels: list[dict[str, int]], heads: dict[str, int]) -> dict[str, list[float]]:
+    """Per native head, decision offsets fitted on the rows that carry its label.
+
+    `nat` is (N, sum of head sizes) laid out in `heads` order; `labels[i]` holds row i's native labels.
+    """
+    out: dict[str, list[float]] = {}
+    start = 0
+    for head, n in heads.items():
+        idx = [i for i, lab in enumerate(labels) if head in lab]
+        if idx:
+            y = np.array([labels[i][head] for i in idx])
+            out[head] = fit_head_offsets(head, nat[idx, start : start + n].astype(np.float64), y)
+        start += n
+    return out

@@ -18,13 +18,14 @@ import numpy as np
 from tqdm import tqdm
 
 from training.baseline import Baseline
+from training.calibration import fit_native_offsets
 from training.config import EvaluateConfig, load_section
 from training.metrics import band_confusion, band_metrics, binary_f1, macro_f1, presence_metrics, reliability, span_f1
 from training.robustness import obfuscate, strip_diacritics
 from training.text_data import load_rows, severity_targets
-from training.text_model import VIHOS_CATEGORIES, native_slices
+from training.text_model import NATIVE_HEADS, VIHOS_CATEGORIES, native_slices
 from vicas.engine import TextEngine
-from vicas.inference import Calibration, severities, severity_probabilities
+from vicas.inference import Calibration, native_decisions, severities, severity_probabilities
 from vicas.policy import load_policy
 from vicas.taxonomy import BAND_ORDER, CATEGORIES
 
@@ -45,17 +46,10 @@ def engine_scorer(engine: TextEngine, batch: int = 256) -> Scorer:
     def fn(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         sev, nat = [], []
         for s in tqdm(range(0, len(texts), batch), desc="model", leave=False, mininterval=5):
-            raw = engine.infer(texts[s : s + batch])
-            for i in range(len(raw.norms)):
-                js = raw.by_text.get(i) or []
-                if not js:
-                    sev.append(np.full((len(CATEGORIES), 3), -30.0, dtype=np.float32))
-                    nat.append(np.zeros(raw.nat_logits.shape[1], dtype=np.float32))
-                    continue
-                sev.append(raw.sev_logits[js].max(axis=0))
-                nat.append(raw.nat_logits[js].mean(axis=0))
-        logits = np.stack(sev)
-        return severity_probabilities(logits, engine.calibration), np.stack(nat)
+            logits, native = engine.text_logits(engine.infer(texts[s : s + batch]))
+            sev.append(logits)
+            nat.append(native)
+        return severity_probabilities(np.concatenate(sev), engine.calibration), np.concatenate(nat)
 
     return Scorer("model", fn, engine.calibration)
 
@@ -85,35 +79,60 @@ def contract_metrics(probs: np.ndarray, rows: list[dict[str, Any]], calibration:
     return out
 
 
-def native_benchmarks(nat: np.ndarray, rows: list[dict[str, Any]]) -> dict[str, float]:
-    """The public datasets' own tasks on their dev splits."""
+def native_labels_of(rows: list[dict[str, Any]]) -> list[dict[str, int]]:
+    return [{k: int(v) for k, v in r.get("native", {}).items()} for r in rows]
+
+
+def fixed_decisions(nat: np.ndarray, offsets: dict[str, list[float]]) -> dict[str, np.ndarray]:
+    """Per native head, every row's label under fixed offsets (empty offsets: plain argmax / logit > 0)."""
     sl = native_slices()
+    return {head: native_decisions(nat[:, sl[head]], offsets.get(head)) for head in NATIVE_HEADS}
+
+
+def crossfit_decisions(nat: np.ndarray, rows: list[dict[str, Any]], seed: int, folds: int = 2) -> dict[str, np.ndarray]:
+    """Per native head, every row's label under offsets fitted on the *other* folds of dev.
+
+    The served offsets are fitted on all of dev, so scoring them on dev would flatter them; this is an
+    honest estimate of what the tuned decision rule does on rows it was not fitted on.
+    """
+    labels = native_labels_of(rows)
+    fold = np.random.default_rng(seed).integers(0, folds, size=len(rows))
+    out = {head: np.zeros(len(rows), dtype=int) for head in NATIVE_HEADS}
+    for f in range(folds):
+        fit_idx = np.flatnonzero(fold != f)
+        offsets = fit_native_offsets(nat[fit_idx], [labels[i] for i in fit_idx], NATIVE_HEADS)
+        for head, pred in fixed_decisions(nat, offsets).items():
+            out[head][fold == f] = pred[fold == f]
+    return out
+
+
+def native_benchmarks(decisions: dict[str, np.ndarray], rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The public datasets' own tasks on their dev splits, from per-row native decisions."""
     out: dict[str, float] = {}
 
-    def pick(source: str, key: str) -> tuple[list[int], list[int]]:
+    def pick(source: str, key: str) -> tuple[list[int], list[int], list[int]]:
         idx = [i for i, r in enumerate(rows) if r["source"] == source and key in r["native"]]
-        return idx, [int(rows[i]["native"][key]) for i in idx]
+        return idx, [int(rows[i]["native"][key]) for i in idx], decisions[key][idx].tolist()
 
-    idx, y = pick("vihsd", "vihsd")
+    idx, y, p = pick("vihsd", "vihsd")
     if idx:
-        out["vihsd_macro_f1"] = macro_f1(y, nat[idx][:, sl["vihsd"]].argmax(1).tolist())
-    idx, y = pick("victsd", "victsd_toxic")
+        out["vihsd_macro_f1"] = macro_f1(y, p)
+    idx, y, p = pick("victsd", "victsd_toxic")
     if idx:
-        out["victsd_toxic_f1"] = binary_f1(y, (nat[idx][:, sl["victsd_toxic"]][:, 0] > 0).astype(int).tolist())
-    idx, y = pick("vispamreviews", "vispam")
+        out["victsd_toxic_f1"] = binary_f1(y, p)
+    idx, y, p = pick("vispamreviews", "vispam")
     if idx:
-        out["vispam_binary_macro_f1"] = macro_f1(y, (nat[idx][:, sl["vispam"]][:, 0] > 0).astype(int).tolist())
-        _, yt = pick("vispamreviews", "vispam_type")
-        out["vispam_type_macro_f1"] = macro_f1(yt, nat[idx][:, sl["vispam_type"]].argmax(1).tolist())
-    idx, y = pick("smishing", "smishing")
+        out["vispam_binary_macro_f1"] = macro_f1(y, p)
+        _, yt, pt = pick("vispamreviews", "vispam_type")
+        out["vispam_type_macro_f1"] = macro_f1(yt, pt)
+    idx, y, p = pick("smishing", "smishing")
     if idx:
-        out["smishing_f1"] = binary_f1(y, (nat[idx][:, sl["smishing"]][:, 0] > 0).astype(int).tolist())
+        out["smishing_f1"] = binary_f1(y, p)
     f1s = []
     for target in ("individual", "groups", "religion", "race", "politics"):
-        key = f"vithsd_{target}"
-        idx, y = pick("vithsd", key)
+        idx, y, p = pick("vithsd", f"vithsd_{target}")
         if idx:
-            f1s.append(macro_f1(y, nat[idx][:, sl[key]].argmax(1).tolist()))
+            f1s.append(macro_f1(y, p))
     if f1s:
         out["vithsd_mean_target_macro_f1"] = round(float(np.mean(f1s)), 4)
     return out
@@ -140,7 +159,9 @@ def evaluate(cfg: EvaluateConfig, model_dir: Path, baseline_path: Path, data: Pa
         for source in sorted({x["source"] for x in dev}):
             idx = [i for i, x in enumerate(dev) if x["source"] == source]
             r["dev_by_source"][source] = contract_metrics(probs[idx], [dev[i] for i in idx], scorer.calibration)
-        r["benchmarks"] = native_benchmarks(nat, dev)
+        # headline: the tuned decision rule, cross-fitted on dev; beside it the plain argmax rule
+        r["benchmarks"] = native_benchmarks(crossfit_decisions(nat, dev, cfg.seed), dev)
+        r["benchmarks_argmax"] = native_benchmarks(fixed_decisions(nat, {}), dev)
         if test:
             t_probs, _ = scorer([x["text"] for x in test])
             r["own_test"] = contract_metrics(t_probs, test, scorer.calibration)

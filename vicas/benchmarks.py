@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vicas.engine import TextEngine
+from vicas.inference import native_label
 
 csv.field_size_limit(sys.maxsize)
 
@@ -64,8 +65,11 @@ def _rows(path: Path, required: list[str]) -> list[dict[str, str]]:
         return [r for r in reader if (r.get(required[0]) or "").strip()]
 
 
-def _native(engine: TextEngine, texts: list[str]) -> list[dict[str, list[float]]]:
-    return [p.native for p in engine.classify(texts, with_evidence=False)]
+def _native(engine: TextEngine, texts: list[str], heads: list[str]) -> list[dict[str, int]]:
+    """Per text, the served decision of each named native head (offsets from the model's calibration)."""
+    offsets = engine.calibration.native_offsets
+    preds = engine.classify(texts, with_evidence=False)
+    return [{h: native_label(p.native[h], offsets.get(h)) for h in heads} for p in preds]
 
 
 @dataclass
@@ -76,14 +80,14 @@ class Benchmark:
 
 def _vihsd(engine: TextEngine, path: Path) -> float:
     rows = _rows(path, ["free_text", "label_id"])
-    nat = _native(engine, [r["free_text"] for r in rows])
-    return f1_macro([int(r["label_id"]) for r in rows], [int(np.argmax(n["vihsd"])) for n in nat])
+    nat = _native(engine, [r["free_text"] for r in rows], ["vihsd"])
+    return f1_macro([int(r["label_id"]) for r in rows], [n["vihsd"] for n in nat])
 
 
 def _victsd(engine: TextEngine, path: Path) -> float:
     rows = _rows(path, ["Comment", "Toxicity"])
-    nat = _native(engine, [r["Comment"] for r in rows])
-    return f1_binary([int(r["Toxicity"]) for r in rows], [int(n["victsd_toxic"][0] >= 0.5) for n in nat])
+    nat = _native(engine, [r["Comment"] for r in rows], ["victsd_toxic"])
+    return f1_binary([int(r["Toxicity"]) for r in rows], [n["victsd_toxic"] for n in nat])
 
 
 def _vihos(engine: TextEngine, path: Path) -> float:
@@ -97,24 +101,24 @@ def _vihos(engine: TextEngine, path: Path) -> float:
 def _vithsd(engine: TextEngine, path: Path) -> float:
     targets = ["individual", "groups", "religion/creed", "race/ethnicity", "politics"]
     rows = _rows(path, ["content", *targets])
-    nat = _native(engine, [r["content"] for r in rows])
+    heads = {t: f"vithsd_{t.split('/')[0]}" for t in targets}
+    nat = _native(engine, [r["content"] for r in rows], list(heads.values()))
     scores = []
-    for t in targets:
-        head = f"vithsd_{t.split('/')[0]}"
-        scores.append(f1_macro([int(r[t]) for r in rows], [int(np.argmax(n[head])) for n in nat]))
+    for t, head in heads.items():
+        scores.append(f1_macro([int(r[t]) for r in rows], [n[head] for n in nat]))
     return float(np.mean(scores))
 
 
 def _vispam(engine: TextEngine, path: Path) -> float:
     rows = _rows(path, ["Comment", "Label"])
-    nat = _native(engine, [r["Comment"] for r in rows])
-    return f1_macro([int(r["Label"]) for r in rows], [int(n["vispam"][0] >= 0.5) for n in nat])
+    nat = _native(engine, [r["Comment"] for r in rows], ["vispam"])
+    return f1_macro([int(r["Label"]) for r in rows], [n["vispam"] for n in nat])
 
 
 def _smishing(engine: TextEngine, path: Path) -> float:
     rows = _rows(path, ["content", "label"])
-    nat = _native(engine, [r["content"] for r in rows])
-    return f1_binary([int(r["label"]) for r in rows], [int(n["smishing"][0] >= 0.5) for n in nat])
+    nat = _native(engine, [r["content"] for r in rows], ["smishing"])
+    return f1_binary([int(r["label"]) for r in rows], [n["smishing"] for n in nat])
 
 
 BENCHMARKS: dict[str, Benchmark] = {

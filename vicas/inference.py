@@ -22,6 +22,11 @@ class Calibration(BaseModel):
     thresholds: dict[str, list[float]] = Field(description="category -> 3 probability thresholds")
     evidence_threshold: float = Field(0.5, description="token probability above which a token is evidence")
     rule: str = Field("", description="how thresholds were chosen")
+    native_offsets: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="native head -> offsets added to its logits before the decision (argmax, or > 0 for a "
+        "one-logit head), fitted on dev for that benchmark's metric; a missing head decides at offset 0",
+    )
 
     @classmethod
     def identity(cls) -> Calibration:
@@ -46,6 +51,23 @@ def severity_probabilities(logits: np.ndarray, calibration: Calibration) -> np.n
     """(B, C, 3) cumulative logits -> calibrated P(severity >= k), made monotone in k."""
     probs = sigmoid(logits / calibration.temperature_array()[None])
     return np.asarray(np.minimum.accumulate(probs, axis=-1), dtype=np.float32)
+
+
+def native_decisions(logits: np.ndarray, offsets: list[float] | None = None) -> np.ndarray:
+    """(N, K) logits (or log-probabilities) of one native head -> labels.
+
+    One logit: label 1 when logit + offset > 0. Several: argmax of logits + offsets. The offsets move the
+    decision toward minority classes, which the macro-F1 of an imbalanced benchmark rewards.
+    """
+    z = logits + np.asarray(offsets if offsets else [0.0] * logits.shape[1], dtype=np.float64)[None]
+    return (z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(axis=1)
+
+
+def native_label(probs: list[float], offsets: list[float] | None = None) -> int:
+    """The served decision of one native head from the probabilities a TextPrediction carries."""
+    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-9, 1 - 1e-9)
+    logits = np.log(p / (1 - p)) if len(p) == 1 else np.log(p)
+    return int(native_decisions(logits[None], offsets)[0])
 
 
 def snap_severity(category: str, severity: int) -> int:
