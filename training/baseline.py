@@ -18,12 +18,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from training.calibration import calibrate
+from training.calibration import calibrate, fit_native_offsets
 from training.config import BaselineConfig, load_section
-from training.text_data import NATIVE_KEYS, load_rows, severity_targets
+from training.text_data import NATIVE_KEYS, load_rows, severity_targets, unaccented_copies
 from training.text_model import NATIVE_HEADS
 from vicas.inference import Calibration
+from vicas.ngrams import NgramModel
 from vicas.normalize import normalize_text
+from vicas.policy import load_policy
 from vicas.taxonomy import CATEGORIES
 
 
@@ -95,18 +97,60 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cfg = load_section(args.params, "baseline", BaselineConfig)
     train_rows = load_rows(args.data / "train.jsonl")
+    train_rows += unaccented_copies(train_rows, cfg.augment_no_diacritics, cfg.seed)
     dev_rows = load_rows(args.data / "dev.jsonl")
     model = Baseline(cfg)
     model.fit(train_rows)
-    sev, _ = model.logits([r["norm"] for r in dev_rows], normalized=True)
+    sev, nat = model.logits([r["norm"] for r in dev_rows], normalized=True)
     t = np.stack([severity_targets(r["labels"])[0] for r in dev_rows])
     m = np.stack([severity_targets(r["labels"])[1] for r in dev_rows])
-    model.calibration = calibrate(sev, t, m, cfg.recall_first)
+    model.calibration = calibrate(sev, t, m, cfg.recall_first, cfg.max_under_rating, load_policy())
+    labels = [{k: int(v) for k, v in r.get("native", {}).items()} for r in dev_rows]
+    model.calibration.native_offsets = fit_native_offsets(nat, labels, NATIVE_HEADS)
     args.out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, args.out / "baseline.joblib")
     (args.out / "calibration.json").write_text(model.calibration.model_dump_json(indent=2))
     print(json.dumps({"features": len(model.vectorizer.vocabulary_), "train_rows": len(train_rows)}))
 
 
+def to_ngram_model(model: Baseline) -> NgramModel:
+    """The baseline as plain arrays for serving (`vicas.ngrams`): columns = severity (C x 3), then native heads.
+
+    A multi-class native head gets one column per class, to be read through a softmax; classes the
+    training data lacked get a very low score.
+    """
+    vec = model.vectorizer
+    n_sev, n_nat = len(CATEGORIES) * 3, sum(NATIVE_HEADS.values())
+    weights = np.zeros((len(vec.vocabulary_), n_sev + n_nat), dtype=np.float32)
+    bias = np.zeros(n_sev + n_nat, dtype=np.float32)
+    for (ci, k), lr in model.severity_models.items():
+        col = ci * 3 + k
+        if isinstance(lr, float):
+            bias[col] = lr
+        else:
+            weights[:, col], bias[col] = lr.coef_[0], lr.intercept_[0]
+    start = n_sev
+    for name, n in NATIVE_HEADS.items():
+        lr = model.native_models.get(name)
+        if lr is not None and n == 1:
+            weights[:, start], bias[start] = lr.coef_[0], lr.intercept_[0]
+        elif lr is not None:
+            bias[start : start + n] = -30.0
+            classes = [int(c) for c in lr.classes_]
+            if len(classes) == 2:  # a binary model: scores (0, z) give the same softmax
+                bias[start + classes[0]] = 0.0
+                weights[:, start + classes[1]], bias[start + classes[1]] = lr.coef_[0], lr.intercept_[0]
+            else:
+                for j, c in enumerate(classes):
+                    weights[:, start + c], bias[start + c] = lr.coef_[j], lr.intercept_[j]
+        start += n
+    lo, hi = vec.ngram_range
+    return NgramModel(dict(vec.vocabulary_), vec.idf_.astype(np.float32), weights, bias, (int(lo), int(hi)))
+
+
 if __name__ == "__main__":
-    main()
+    # run the importable module's main, so the pickled model refers to `training.baseline.Baseline`
+    # (not `__main__.Baseline`, which other stages could not load)
+    from training.baseline import main as module_main
+
+    module_main()

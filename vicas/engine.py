@@ -26,7 +26,9 @@ from vicas.inference import (
     sigmoid,
 )
 from vicas.manifest import Manifest, ManifestError, load_manifest
+from vicas.ngrams import NgramModel
 from vicas.normalize import Normalized, normalize
+from vicas.stacking import stack
 from vicas.taxonomy import CATEGORIES
 
 
@@ -96,6 +98,8 @@ class TextEngine:
         self.eos = self.manifest.special_ids["eos"]
         self.pad = self.manifest.special_ids["pad"]
         self.stride = max(8, (self.max_length - 2) // 4)
+        stacking = self.manifest.stacking
+        self.ngram = NgramModel.load(self.folder / stacking.ngram_file) if stacking else None
 
     @property
     def version(self) -> str:
@@ -150,9 +154,26 @@ class TextEngine:
             by_text.setdefault(i, []).append(j)
         return RawInference(norms, windows, by_text, sev_logits, tok_logits, nat_logits)
 
+    def text_logits(self, raw: RawInference) -> tuple[np.ndarray, np.ndarray]:
+        """Per text: severity logits (N, C, 3), the max over its windows, and native logits (N, K), their
+        mean; mixed with the n-gram model's scores when the manifest stacks one. Empty texts: -30 / 0."""
+        n = len(raw.norms)
+        sev = np.full((n, len(CATEGORIES), 3), -30.0, dtype=np.float32)
+        nat = np.zeros((n, raw.nat_logits.shape[1]), dtype=np.float32)
+        for i in range(n):
+            js = raw.by_text.get(i)
+            if js:
+                sev[i] = raw.sev_logits[js].max(axis=0)
+                nat[i] = raw.nat_logits[js].mean(axis=0)
+        if self.ngram is not None and self.manifest.stacking is not None:
+            scores = self.ngram.scores([norm.text for norm in raw.norms])
+            sev, nat = stack(sev, nat, scores, self.manifest.stacking, self.manifest.native_heads)
+        return sev, nat
+
     def classify(self, texts: list[str], batch_size: int = 32, with_evidence: bool = True) -> list[TextPrediction]:
         raw = self.infer(texts, batch_size)
-        probs = severity_probabilities(raw.sev_logits, self.calibration)
+        sev_logits, nat_logits = self.text_logits(raw)
+        probs = severity_probabilities(sev_logits, self.calibration)
         results: list[TextPrediction] = []
         for i, norm in enumerate(raw.norms):
             js = raw.by_text.get(i, [])
@@ -162,7 +183,7 @@ class TextEngine:
                     TextPrediction(norm, dict.fromkeys(CATEGORIES, 0), dict.fromkeys(CATEGORIES, 0.0), zero, [], {}, 0)
                 )
                 continue
-            p = probs[js].max(axis=0)
+            p = probs[i]
             sev = severities(p[None], self.calibration)[0]
             scores = {c: round(float(v), 4) for c, v in zip(CATEGORIES, category_scores(p), strict=True)}
             evidence: list[Evidence] = []
@@ -174,7 +195,7 @@ class TextEngine:
                         tp, raw.windows[j][2], norm, flagged, self.calibration.evidence_threshold
                     )
                 evidence = _dedupe(evidence)
-            native = _native_probs(raw.nat_logits[js].mean(axis=0), self.manifest.native_heads)
+            native = _native_probs(nat_logits[i], self.manifest.native_heads)
             results.append(TextPrediction(norm, sev, scores, p, evidence, native, len(js)))
         return results
 

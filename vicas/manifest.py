@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from vicas.stacking import Stacking
 from vicas.taxonomy import CATEGORIES
 
 MANIFEST_FORMAT = 1
@@ -64,6 +65,7 @@ class Manifest(BaseModel):
         description="ONNX file -> its calibration file: each exported model is calibrated on dev itself",
     )
     tokenizer_file: str = "tokenizer.json"
+    stacking: Stacking | None = Field(None, description="text models: n-gram scores mixed into the logits")
     parity: dict[str, float] = Field(default_factory=dict)
     data_version: str = Field("", description="sha256 (16 hex) of the prepared train and dev files it learned from")
     policy_version: str = Field("", description="the policy the thresholds were evaluated with")
