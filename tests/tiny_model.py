@@ -112,9 +112,10 @@ def build_tiny_pipeline(root: Path) -> dict[str, Path]:
     (root / "baseline").mkdir()
     joblib.dump(bl, root / "baseline" / "baseline.joblib")
     export_cfg = ExportTextConfig(
-        max_length=64, parity_examples=16, f1_rows=50, int8_max_f1_drop=100.0, serve_int8=True
+        max_length=64, parity_examples=16, f1_rows=50, int8_max_f1_drop=100.0, serve_int8=True, ngram_weight=0.5
     )
-    export_text.export(export_cfg, root / "text_torch", prepared, root / "text", "tiny-test-bert")
+    baseline = root / "baseline" / "baseline.joblib"
+    export_text.export(export_cfg, root / "text_torch", prepared, root / "text", "tiny-test-bert", baseline)
     return {
         "root": root,
         "prepared": prepared,

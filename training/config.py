@@ -99,7 +99,9 @@ class TrainTextConfig(StageConfig):
     max_length: int = Field(128, ge=16, le=512)
     batch_size: int = Field(32, ge=1)
     max_steps: int = Field(2500, ge=1)
-    max_minutes: float = Field(35.0, gt=0, description="wall-clock budget for the training loop")
+    max_minutes: float = Field(
+        45.0, gt=0, description="safety stop on wall-clock minutes; max_steps is the budget (reproducible)"
+    )
     eval_every: int = Field(250, ge=1)
     watch_rows: int = Field(3000, ge=10, description="dev rows watched for early stopping (all own rows + a sample)")
     patience: int = Field(4, ge=1)
@@ -133,9 +135,27 @@ class ExportTextConfig(StageConfig):
         False, description="serve the int8 model; its F1 gate is enforced only then (fp32 is served otherwise)"
     )
     int8_per_channel: bool = Field(True, description="per-channel int8 weights (keeps more accuracy)")
+    int8_op_types: list[str] = Field(
+        default_factory=lambda: ["MatMul"],
+        description="ONNX op types quantised to int8 (the encoder's MatMuls carry the cost; leaving the "
+        "embedding Gather in fp32 keeps the vocabulary exact)",
+    )
+    int8_keep_fp32: list[str] = Field(
+        default_factory=lambda: [r"_head/"],
+        description="regular expressions: ONNX nodes whose names match stay fp32 (default: the output heads)",
+    )
+    ngram_weight: float = Field(
+        0.0, ge=0, lt=1, description="share of the baseline's n-gram scores stacked into the logits (0: off)"
+    )
     recall_first: list[str] = Field(
         default_factory=lambda: ["child_sexual", "self_harm"],
         description="categories whose int8 thresholds maximise F2, as in training",
+    )
+    max_under_rating: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="lower all thresholds together until band under-rating on own dev is at most this (None: off)",
     )
     parity_examples: int = Field(256, ge=8, description="dev rows for the PyTorch vs ONNX fp32 comparison")
     fp32_tolerance: float = Field(1e-3, ge=0, description="max |p_torch - p_onnx| on calibrated probabilities")
@@ -144,6 +164,9 @@ class ExportTextConfig(StageConfig):
 
 
 class BaselineConfig(StageConfig):
+    max_under_rating: float | None = Field(None, ge=0, le=1, description="as export_text.max_under_rating")
+    augment_no_diacritics: float = Field(0.0, ge=0, le=1, description="as train_text: unaccented copies")
+    seed: int = 13
     ngram_min: int = Field(2, ge=1)
     ngram_max: int = Field(5, ge=1)
     max_features: int = Field(200_000, ge=1000)

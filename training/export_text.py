@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -28,8 +29,12 @@ from training.text_model import NATIVE_HEADS, ExportWrapper, HarmClassifier
 from vicas.engine import TextEngine, read_special_ids
 from vicas.inference import Calibration, severity_probabilities
 from vicas.manifest import Manifest, normalizer_fingerprint, sha256_file
+from vicas.ngrams import NgramModel
 from vicas.policy import load_policy
+from vicas.stacking import Stacking
 from vicas.taxonomy import CATEGORIES
+
+NGRAM_FILE = "ngram.npz"
 
 
 class ExportParityError(RuntimeError):
@@ -69,6 +74,27 @@ def export_onnx(model: HarmClassifier, path: Path, opset: int) -> None:
     )
 
 
+def quantize_int8(fp32_path: Path, int8_path: Path, cfg: ExportTextConfig) -> None:
+    """Dynamic int8 weights for the chosen op types; nodes matching `int8_keep_fp32` stay fp32."""
+    import re
+
+    import onnx
+
+    graph = onnx.load(str(fp32_path), load_external_data=False).graph
+    keep = [re.compile(p) for p in cfg.int8_keep_fp32]
+    exclude = [n.name for n in graph.node if any(p.search(n.name) for p in keep)]
+    # the quantiser rewrites a Gemm as a MatMul named "<name>_MatMul" before it excludes nodes by name
+    exclude += [f"{n.name}_MatMul" for n in graph.node if n.op_type == "Gemm" and n.name in exclude]
+    quantize_dynamic(
+        str(fp32_path),
+        str(int8_path),
+        weight_type=QuantType.QInt8,
+        per_channel=cfg.int8_per_channel,
+        op_types_to_quantize=cfg.int8_op_types,
+        nodes_to_exclude=exclude,
+    )
+
+
 def parity_report(
     model: HarmClassifier, fp32: TextEngine, batches: list[dict[str, torch.Tensor]], calibration: Calibration
 ) -> float:
@@ -85,20 +111,83 @@ def parity_report(
     return worst
 
 
-def calibrate_engine(engine: TextEngine, dev: list[dict[str, Any]], recall_first: list[str]) -> Calibration:
-    """Fit the calibration of an exported model on its own dev outputs (same rule as training)."""
-    from training.calibration import calibrate
-    from training.text_data import severity_targets
-
-    logits = []
+def dev_outputs(engine: TextEngine, dev: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per dev row, the engine's text-level severity and native logits, and the normalised text."""
+    sev, nat, norms = [], [], []
     for start in range(0, len(dev), 256):
         raw = engine.infer([str(r["text"]) for r in dev[start : start + 256]])
-        for i in range(len(raw.norms)):
-            js = raw.by_text.get(i) or []
-            logits.append(raw.sev_logits[js].max(axis=0) if js else np.full((len(CATEGORIES), 3), -30.0))
+        s, n = engine.text_logits(raw)
+        sev.append(s)
+        nat.append(n)
+        norms += [x.text for x in raw.norms]
+    return np.concatenate(sev), np.concatenate(nat), norms
+
+
+def calibrate_engine(engine: TextEngine, dev: list[dict[str, Any]], cfg: ExportTextConfig) -> Calibration:
+    """Fit the calibration of an exported ONNX file on its own dev outputs: temperatures, thresholds (F1 rule,
+    then the under-rating rule when configured) and the native heads' decision offsets."""
+    from training.calibration import calibrate, fit_native_offsets
+    from training.text_data import severity_targets
+
+    sev, nat, _ = dev_outputs(engine, dev)
     t = np.stack([severity_targets(r["labels"])[0] for r in dev])
     m = np.stack([severity_targets(r["labels"])[1] for r in dev])
-    return calibrate(np.stack(logits).astype(np.float32), t, m, recall_first)
+    calibration = calibrate(sev, t, m, cfg.recall_first, cfg.max_under_rating, load_policy())
+    labels = [{k: int(v) for k, v in r.get("native", {}).items()} for r in dev]
+    calibration.native_offsets = fit_native_offsets(nat, labels, NATIVE_HEADS)
+    return calibration
+
+
+def fit_stacking(engine: TextEngine, ngram: NgramModel, dev: list[dict[str, Any]], weight: float) -> Stacking:
+    """Scales that put the encoder's and the n-gram model's outputs on calibrated scales, then mix them.
+
+    Per severity column and one-logit native head, each model gets a temperature fitted on dev (log-loss,
+    on the rows that annotate it); multi-class heads mix log-probabilities as they are.
+    """
+    from training.calibration import fit_temperature
+    from training.text_data import severity_targets
+
+    sev, nat, norms = dev_outputs(engine, dev)
+    scores = ngram.scores(norms)
+    n_sev = len(CATEGORIES) * 3
+    t = np.stack([severity_targets(r["labels"])[0] for r in dev]).reshape(len(dev), -1)
+    m = np.stack([severity_targets(r["labels"])[1] for r in dev]).reshape(len(dev), -1)
+    model_cols = np.concatenate([sev.reshape(len(dev), -1), nat], axis=1)
+    model_t, ngram_t = np.ones(model_cols.shape[1]), np.ones(model_cols.shape[1])
+    for col in range(n_sev):
+        keep = m[:, col] > 0
+        model_t[col] = fit_temperature(model_cols[keep, col], t[keep, col])
+        ngram_t[col] = fit_temperature(scores[keep, col], t[keep, col])
+    start = n_sev
+    for head, n in NATIVE_HEADS.items():
+        idx = [i for i, r in enumerate(dev) if head in r.get("native", {})]
+        if n == 1 and idx:
+            y = np.array([float(dev[i]["native"][head]) for i in idx])
+            model_t[start] = fit_temperature(model_cols[idx, start], y)
+            ngram_t[start] = fit_temperature(scores[idx, start], y)
+        start += n
+    return Stacking(
+        ngram_file=NGRAM_FILE,
+        ngram_weight=weight,
+        model_scale=[round(float((1 - weight) / v), 6) for v in model_t],
+        ngram_scale=[round(float(weight / v), 6) for v in ngram_t],
+    )
+
+
+def export_ngram(baseline_path: Path, dev: list[dict[str, Any]], out: Path, tolerance: float) -> NgramModel:
+    """The baseline as `ngram.npz`; fails when its numpy scores drift from scikit-learn's on dev."""
+    from training.baseline import to_ngram_model
+
+    baseline = joblib.load(baseline_path)
+    ngram = to_ngram_model(baseline)
+    ngram.save(out / NGRAM_FILE)
+    ngram = NgramModel.load(out / NGRAM_FILE)
+    norms = [str(r["norm"]) for r in dev[:256]]
+    sev, _ = baseline.logits(norms, normalized=True)
+    diff = float(np.abs(ngram.scores(norms)[:, : sev[0].size] - sev.reshape(len(norms), -1)).max())
+    if diff > tolerance:
+        raise ExportParityError(f"the n-gram model's scores differ from the baseline's by {diff:.6f}")
+    return ngram
 
 
 def macro_f1_of(engine: TextEngine, rows: list[dict[str, object]]) -> float:
@@ -124,13 +213,15 @@ def f1_rows(dev: list[dict[str, object]], n: int, seed: int) -> list[dict[str, o
     return own + [rest[i] for i in sorted(pick)]
 
 
-def export(cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_model: str) -> Manifest:
+def export(
+    cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_model: str, baseline: Path | None = None
+) -> Manifest:
     model, tokenizer = load_trained(trained)
     out.mkdir(parents=True, exist_ok=True)
     fp32_path, int8_path = out / "model.onnx", out / "model.int8.onnx"
     export_onnx(model, fp32_path, cfg.opset)
     model.eval()  # the exporter can leave modules in training mode (dropout on): parity needs eval
-    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=cfg.int8_per_channel)
+    quantize_int8(fp32_path, int8_path, cfg)
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
     shutil.copy(trained / "calibration.json", out / "calibration.json")
     training = json.loads((trained / "training.json").read_text()) if (trained / "training.json").exists() else {}
@@ -142,8 +233,11 @@ def export(cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_mod
             digest.update(sha256_file(data / name).encode())
     data_version = digest.hexdigest()[:16]
 
+    stacking: Stacking | None = None
+
     def manifest(parity: dict[str, float]) -> Manifest:
         files = ["model.onnx", "model.int8.onnx", "tokenizer.json", "calibration.json", "calibration.int8.json"]
+        files += [NGRAM_FILE] if stacking else []
         return Manifest(
             name="vicas-text",
             version=datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
@@ -162,15 +256,23 @@ def export(cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_mod
             training=training,
             data_version=data_version,
             policy_version=load_policy().version,
+            stacking=stacking,
         )
 
-    # int8 shifts probabilities a little: it gets its own calibration on dev (temporarily the fp32 one, so the
-    # engine can load the folder to compute its dev logits)
+    # each ONNX file gets its own calibration, fitted on its own dev outputs (int8 shifts probabilities a
+    # little); the training calibration stands in meanwhile, so the engine can load the folder
     shutil.copy(out / "calibration.json", out / "calibration.int8.json")
     manifest(parity={}).write(out)
     dev = load_rows(data / "dev.jsonl")
-    int8_cal = calibrate_engine(TextEngine(out, "model.int8.onnx", check_files=False), dev, cfg.recall_first)
-    (out / "calibration.int8.json").write_text(int8_cal.model_dump_json(indent=2), encoding="utf-8")
+    if cfg.ngram_weight > 0:
+        if baseline is None:
+            raise ValueError("export_text.ngram_weight > 0 needs the baseline model (--baseline)")
+        ngram = export_ngram(baseline, dev, out, cfg.fp32_tolerance)
+        stacking = fit_stacking(TextEngine(out, "model.onnx", check_files=False), ngram, dev, cfg.ngram_weight)
+        manifest(parity={}).write(out)
+    for onnx_file, cal_file in (("model.onnx", "calibration.json"), ("model.int8.onnx", "calibration.int8.json")):
+        fitted = calibrate_engine(TextEngine(out, onnx_file, check_files=False), dev, cfg)
+        (out / cal_file).write_text(fitted.model_dump_json(indent=2), encoding="utf-8")
     manifest(parity={}).write(out)
     enc = encode_rows(dev[: cfg.parity_examples], tokenizer, cfg.max_length)
     batches = [collate(enc[i : i + 16], int(tokenizer.pad_token_id)) for i in range(0, len(enc), 16)]
@@ -208,12 +310,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trained", default="models/text_torch", type=Path)
     parser.add_argument("--data", default="data/prepared", type=Path)
     parser.add_argument("--out", default="models/text", type=Path)
+    parser.add_argument(
+        "--baseline", default="models/baseline/baseline.joblib", type=Path, help="n-gram model stacked in"
+    )
     args = parser.parse_args(argv)
     cfg = load_section(args.params, "export_text", ExportTextConfig)
     from training.config import PretrainedConfig
 
     base = load_section(args.params, "pretrained", PretrainedConfig).base_model
-    m = export(cfg, args.trained, args.data, args.out, base)
+    m = export(cfg, args.trained, args.data, args.out, base, args.baseline)
     sizes = {f: round((args.out / f).stat().st_size / 1e6, 1) for f in ("model.onnx", "model.int8.onnx")}
     print(json.dumps({"version": m.version, "parity": m.parity, "size_mb": sizes}, indent=2))
 

@@ -47,7 +47,10 @@ def test_export_manifest_parity_and_checksums(pipeline, tmp_path):
         "tokenizer.json",
         "calibration.json",
         "calibration.int8.json",
+        "ngram.npz",
     }
+    assert m.stacking is not None and m.stacking.ngram_weight == 0.5
+    assert len(m.stacking.model_scale) == len(CATEGORIES) * 3 + sum(m.native_heads.values())
     assert m.calibrations["model.int8.onnx"] == "calibration.int8.json"
     assert m.default_onnx == "model.int8.onnx"
     assert m.categories == list(CATEGORIES)
@@ -61,6 +64,33 @@ def test_export_manifest_parity_and_checksums(pipeline, tmp_path):
         f.write(" ")
     with pytest.raises(ManifestError, match=r"checksum mismatch for calibration\.json"):
         TextEngine(copy)
+
+
+def test_stacked_engine_reads_the_baselines_ngram_scores(pipeline, tmp_path):
+    """With the encoder's share set to 0, the served severity logits are the baseline's own, scaled."""
+    import shutil
+
+    import joblib
+
+    copy = tmp_path / "ngram_only"
+    shutil.copytree(pipeline["model"], copy)
+    m = load_manifest(copy)
+    assert m.stacking is not None
+    n_sev = len(CATEGORIES) * 3
+    m.stacking.model_scale = [0.0] * len(m.stacking.model_scale)
+    m.stacking.ngram_scale = [1.0] * len(m.stacking.ngram_scale)
+    m.write(copy)
+    engine = TextEngine(copy)
+    texts = ["Đồ ngu, cút đi!", "cảm ơn cả nhà nha", "nạp 50k nhận 100k tài xỉu"]
+    sev, _ = engine.text_logits(engine.infer(texts))
+    expected, _ = joblib.load(pipeline["baseline"]).logits(texts)
+    np.testing.assert_allclose(sev.reshape(len(texts), n_sev), expected.reshape(len(texts), n_sev), atol=1e-3)
+
+
+def test_export_without_baseline_refuses_stacking(pipeline, tmp_path):
+    cfg = ExportTextConfig(max_length=64, parity_examples=8, f1_rows=20, ngram_weight=0.5)
+    with pytest.raises(ValueError, match="needs the baseline model"):
+        export_text.export(cfg, pipeline["trained"], pipeline["prepared"], tmp_path / "out", "tiny")
 
 
 def test_export_gate_fails_loudly(pipeline, tmp_path, monkeypatch):
@@ -251,3 +281,44 @@ def test_int8_gate_blocks_only_a_served_int8_model(pipeline, tmp_path, monkeypat
     relaxed = ExportTextConfig(max_length=64, parity_examples=8, f1_rows=20, serve_int8=False)
     m = export_text.export(relaxed, pipeline["trained"], pipeline["prepared"], tmp_path / "b", "tiny")
     assert m.default_onnx == "model.onnx" and m.parity["int8_gate_passed"] == 0.0
+
+
+def test_int8_model_quantises_the_encoder_but_not_the_heads_or_the_vocabulary(pipeline):
+    import onnx
+
+    graph = onnx.load(str(pipeline["model"] / "model.int8.onnx")).graph
+    integer = [n for n in graph.node if n.op_type == "MatMulInteger"]
+    assert integer, "no MatMul was quantised"
+    assert not [n.name for n in integer if "_head/" in n.name]
+    float_inits = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    gathers = [n for n in graph.node if n.op_type == "Gather" and n.input[0] in float_inits]
+    assert gathers, "the word embedding should stay a float Gather"
+
+
+def test_benchmark_command_applies_the_fitted_decision_offsets(pipeline, tmp_path, capsys):
+    """Offsets from the model's calibration decide: +1000 makes every comment toxic, -1000 none."""
+    import shutil
+
+    from vicas.manifest import sha256_file
+
+    path = tmp_path / "victsd.csv"
+    path.write_text(
+        "Comment,Toxicity\nđồ ngu cút đi,1\nmày im đi thằng ngu,1\nbài viết hay quá,0\nnói láo vừa thôi,1\n",
+        encoding="utf-8",
+    )
+
+    def score_with(offset: float) -> float:
+        copy = tmp_path / f"model{offset}"
+        shutil.copytree(pipeline["model"], copy)
+        m = load_manifest(copy)
+        cal_file = m.calibrations[m.default_onnx]
+        cal = json.loads((copy / cal_file).read_text())
+        cal["native_offsets"] = {"victsd_toxic": [offset]}
+        (copy / cal_file).write_text(json.dumps(cal))
+        m.files[cal_file] = sha256_file(copy / cal_file)
+        m.write(copy)
+        assert cli.main(["benchmark", "victsd", "--file", str(path), "--model", str(copy)]) == 0
+        return float(capsys.readouterr().out.strip().splitlines()[-1].split()[-1])
+
+    assert score_with(1000.0) == pytest.approx(6 / 7, abs=1e-4)  # 3 toxic of 4, all flagged
+    assert score_with(-1000.0) == 0.0
