@@ -18,7 +18,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from training.calibration import calibrate, fit_native_offsets
+from training.calibration import calibrate, fit_native_offsets, native_labels_of
 from training.config import BaselineConfig, load_section
 from training.text_data import NATIVE_KEYS, load_rows, severity_targets, unaccented_copies
 from training.text_model import NATIVE_HEADS
@@ -105,8 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     t = np.stack([severity_targets(r["labels"])[0] for r in dev_rows])
     m = np.stack([severity_targets(r["labels"])[1] for r in dev_rows])
     model.calibration = calibrate(sev, t, m, cfg.recall_first, cfg.max_under_rating, load_policy())
-    labels = [{k: int(v) for k, v in r.get("native", {}).items()} for r in dev_rows]
-    model.calibration.native_offsets = fit_native_offsets(nat, labels, NATIVE_HEADS)
+    model.calibration.native_offsets = fit_native_offsets(nat, native_labels_of(dev_rows), NATIVE_HEADS)
     args.out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, args.out / "baseline.joblib")
     (args.out / "calibration.json").write_text(model.calibration.model_dump_json(indent=2))

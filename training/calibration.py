@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from vicas.inference import Calibration, severities, severity_probabilities
@@ -164,6 +166,11 @@ def fit_head_offsets(head: str, logits: np.ndarray, y: np.ndarray, rounds: int =
         if not improved:
             break
     return [round(float(v), 4) for v in offsets]
+
+
+def native_labels_of(rows: list[dict[str, Any]]) -> list[dict[str, int]]:
+    """Each prepared row's native labels (head -> class); heads a source does not annotate are absent."""
+    return [{k: int(v) for k, v in r.get("native", {}).items()} for r in rows]
 
 
 def fit_native_offsets(nat: np.ndarray, labels: list[dict[str, int]], heads: dict[str, int]) -> dict[str, list[float]]:

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from training.baseline import Baseline
-from training.calibration import fit_native_offsets
+from training.calibration import fit_native_offsets, native_labels_of
 from training.config import EvaluateConfig, load_section
 from training.metrics import band_confusion, band_metrics, binary_f1, macro_f1, presence_metrics, reliability, span_f1
 from training.robustness import obfuscate, strip_diacritics
@@ -77,10 +77,6 @@ def contract_metrics(probs: np.ndarray, rows: list[dict[str, Any]], calibration:
         true_sev = [{c: rows[i]["labels"][c][0] for c in CATEGORIES} for i in full]
         out["band"] = band_metrics([pred_sev[i] for i in full], true_sev, load_policy())
     return out
-
-
-def native_labels_of(rows: list[dict[str, Any]]) -> list[dict[str, int]]:
-    return [{k: int(v) for k, v in r.get("native", {}).items()} for r in rows]
 
 
 def fixed_decisions(nat: np.ndarray, offsets: dict[str, list[float]]) -> dict[str, np.ndarray]:

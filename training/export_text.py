@@ -126,15 +126,14 @@ def dev_outputs(engine: TextEngine, dev: list[dict[str, Any]]) -> tuple[np.ndarr
 def calibrate_engine(engine: TextEngine, dev: list[dict[str, Any]], cfg: ExportTextConfig) -> Calibration:
     """Fit the calibration of an exported ONNX file on its own dev outputs: temperatures, thresholds (F1 rule,
     then the under-rating rule when configured) and the native heads' decision offsets."""
-    from training.calibration import calibrate, fit_native_offsets
+    from training.calibration import calibrate, fit_native_offsets, native_labels_of
     from training.text_data import severity_targets
 
     sev, nat, _ = dev_outputs(engine, dev)
     t = np.stack([severity_targets(r["labels"])[0] for r in dev])
     m = np.stack([severity_targets(r["labels"])[1] for r in dev])
     calibration = calibrate(sev, t, m, cfg.recall_first, cfg.max_under_rating, load_policy())
-    labels = [{k: int(v) for k, v in r.get("native", {}).items()} for r in dev]
-    calibration.native_offsets = fit_native_offsets(nat, labels, NATIVE_HEADS)
+    calibration.native_offsets = fit_native_offsets(nat, native_labels_of(dev), NATIVE_HEADS)
     return calibration
 
 
