@@ -11,14 +11,19 @@ from vicas.policy import Policy, decide
 from vicas.taxonomy import CATEGORIES
 
 
+def log_loss(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Mean binary log-loss of sigmoid(logits) against 0/1 targets."""
+    p = 1 / (1 + np.exp(-np.clip(logits, -30, 30)))
+    return float(-np.mean(targets * np.log(p + 1e-7) + (1 - targets) * np.log(1 - p + 1e-7)))
+
+
 def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     """One temperature minimising the log-loss of sigmoid(logit / T) on dev (grid search, robust)."""
     if len(targets) < 20 or targets.min() == targets.max():
         return 1.0
     best_t, best = 1.0, float("inf")
     for temp in np.exp(np.linspace(np.log(0.25), np.log(8.0), 41)):
-        p = 1 / (1 + np.exp(-np.clip(logits / temp, -30, 30)))
-        ll = -np.mean(targets * np.log(p + 1e-7) + (1 - targets) * np.log(1 - p + 1e-7))
+        ll = log_loss(logits / temp, targets)
         if ll < best:
             best, best_t = ll, float(temp)
     return best_t

@@ -145,7 +145,14 @@ class ExportTextConfig(StageConfig):
         description="regular expressions: ONNX nodes whose names match stay fp32 (default: the output heads)",
     )
     ngram_weight: float = Field(
-        0.0, ge=0, lt=1, description="share of the baseline's n-gram scores stacked into the logits (0: off)"
+        0.0,
+        ge=0,
+        lt=1,
+        description="share of the baseline's n-gram scores stacked into the logits (0: off); with "
+        "fit_ngram_weights, only for outputs whose dev labels are too few to fit their own share",
+    )
+    fit_ngram_weights: bool = Field(
+        True, description="fit the n-grams' share for each output on dev (log-loss), instead of one share for all"
     )
     recall_first: list[str] = Field(
         default_factory=lambda: ["child_sexual", "self_harm"],

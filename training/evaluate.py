@@ -194,6 +194,7 @@ def evaluate(cfg: EvaluateConfig, model_dir: Path, baseline_path: Path, data: Pa
         "results": results,
         "plots": plots,
         "model_version": engine.version,
+        "served_file": engine.manifest.default_onnx,
         "dev_rows": len(dev),
         "test_rows": len(test),
         "robustness_rows": len(robust_rows),
@@ -243,7 +244,7 @@ def write_plots(out: dict[str, Any], folder: Path) -> None:
         (folder / "f1_by_category.json").write_text(json.dumps(rows, indent=1))
         fig, ax = plt.subplots(figsize=(12, 4))
         x = np.arange(len(cats))
-        ax.bar(x - 0.2, f1m, 0.4, label="model (ONNX int8)")
+        ax.bar(x - 0.2, f1m, 0.4, label=f"model ({out['served_file']})")
         ax.bar(x + 0.2, f1b, 0.4, label="TF-IDF baseline")
         ax.set_xticks(x, cats, rotation=30, ha="right")
         ax.set_ylabel("F1 (own test split)")

@@ -137,11 +137,32 @@ def calibrate_engine(engine: TextEngine, dev: list[dict[str, Any]], cfg: ExportT
     return calibration
 
 
-def fit_stacking(engine: TextEngine, ngram: NgramModel, dev: list[dict[str, Any]], weight: float) -> Stacking:
+SHARE_GRID = np.round(np.linspace(0.0, 1.0, 11), 2)
+
+
+def fit_share(model: np.ndarray, ngram: np.ndarray, y: np.ndarray, default: float) -> float:
+    """The n-grams' share w in `(1 - w) * model + w * ngram` (both already on calibrated scales) whose mix,
+    after its own temperature, has the lowest log-loss on dev; `default` when either class has < 10 rows."""
+    from training.calibration import fit_temperature, log_loss
+
+    if min(y.sum(), len(y) - y.sum()) < 10:
+        return default
+    losses = []
+    for w in SHARE_GRID:
+        z = (1 - w) * model + w * ngram
+        losses.append(log_loss(z / fit_temperature(z, y), y))
+    return float(SHARE_GRID[int(np.argmin(losses))])
+
+
+def fit_stacking(
+    engine: TextEngine, ngram: NgramModel, dev: list[dict[str, Any]], weight: float, per_output: bool = True
+) -> Stacking:
     """Scales that put the encoder's and the n-gram model's outputs on calibrated scales, then mix them.
 
     Per severity column and one-logit native head, each model gets a temperature fitted on dev (log-loss,
-    on the rows that annotate it); multi-class heads mix log-probabilities as they are.
+    on the rows that annotate it) and, with `per_output`, the n-grams' share is fitted there too (the two
+    models are not equally good at every category); multi-class heads mix log-probabilities as they are,
+    at `weight`.
     """
     from training.calibration import fit_temperature
     from training.text_data import severity_targets
@@ -153,23 +174,30 @@ def fit_stacking(engine: TextEngine, ngram: NgramModel, dev: list[dict[str, Any]
     m = np.stack([severity_targets(r["labels"])[1] for r in dev]).reshape(len(dev), -1)
     model_cols = np.concatenate([sev.reshape(len(dev), -1), nat], axis=1)
     model_t, ngram_t = np.ones(model_cols.shape[1]), np.ones(model_cols.shape[1])
+    shares = np.full(model_cols.shape[1], weight)
+
+    def fit_column(col: int, rows: np.ndarray, y: np.ndarray) -> None:
+        model_t[col] = fit_temperature(model_cols[rows, col], y)
+        ngram_t[col] = fit_temperature(scores[rows, col], y)
+        if per_output:
+            a, b = model_cols[rows, col] / model_t[col], scores[rows, col] / ngram_t[col]
+            shares[col] = fit_share(a, b, y, weight)
+
     for col in range(n_sev):
-        keep = m[:, col] > 0
-        model_t[col] = fit_temperature(model_cols[keep, col], t[keep, col])
-        ngram_t[col] = fit_temperature(scores[keep, col], t[keep, col])
+        keep = np.flatnonzero(m[:, col] > 0)
+        fit_column(col, keep, t[keep, col])
     start = n_sev
     for head, n in NATIVE_HEADS.items():
-        idx = [i for i, r in enumerate(dev) if head in r.get("native", {})]
-        if n == 1 and idx:
-            y = np.array([float(dev[i]["native"][head]) for i in idx])
-            model_t[start] = fit_temperature(model_cols[idx, start], y)
-            ngram_t[start] = fit_temperature(scores[idx, start], y)
+        idx = np.array([i for i, r in enumerate(dev) if head in r.get("native", {})], dtype=int)
+        if n == 1 and len(idx):
+            fit_column(start, idx, np.array([float(dev[i]["native"][head]) for i in idx]))
         start += n
     return Stacking(
         ngram_file=NGRAM_FILE,
         ngram_weight=weight,
-        model_scale=[round(float((1 - weight) / v), 6) for v in model_t],
-        ngram_scale=[round(float(weight / v), 6) for v in ngram_t],
+        ngram_weights=[round(float(w), 2) for w in shares] if per_output else [],
+        model_scale=[round(float((1 - w) / v), 6) for w, v in zip(shares, model_t, strict=True)],
+        ngram_scale=[round(float(w / v), 6) for w, v in zip(shares, ngram_t, strict=True)],
     )
 
 
@@ -267,7 +295,8 @@ def export(
         if baseline is None:
             raise ValueError("export_text.ngram_weight > 0 needs the baseline model (--baseline)")
         ngram = export_ngram(baseline, dev, out, cfg.fp32_tolerance)
-        stacking = fit_stacking(TextEngine(out, "model.onnx", check_files=False), ngram, dev, cfg.ngram_weight)
+        engine = TextEngine(out, "model.onnx", check_files=False)
+        stacking = fit_stacking(engine, ngram, dev, cfg.ngram_weight, cfg.fit_ngram_weights)
         manifest(parity={}).write(out)
     for onnx_file, cal_file in (("model.onnx", "calibration.json"), ("model.int8.onnx", "calibration.int8.json")):
         fitted = calibrate_engine(TextEngine(out, onnx_file, check_files=False), dev, cfg)

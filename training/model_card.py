@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from vicas.manifest import load_manifest
+from vicas.stacking import Stacking
 from vicas.taxonomy import CATEGORIES
 
 PUBLISHED = {
@@ -19,6 +20,14 @@ PUBLISHED = {
 
 def _pct(v: Any) -> str:
     return "n/a" if v is None else f"{100 * float(v):.1f}"
+
+
+def _shares(stacking: Stacking) -> str:
+    """The n-grams' share of the mix in words: one share, or the per-category presence shares."""
+    if not stacking.ngram_weights:
+        return f"the n-grams' share of the mix is {stacking.ngram_weight}"
+    per_cat = ", ".join(f"{c} {stacking.ngram_weights[3 * i]:.1f}" for i, c in enumerate(CATEGORIES))
+    return f"the n-grams' share of each output was fitted on dev by log-loss (presence: {per_cat})"
 
 
 def text_model_card(out: dict[str, Any], model_dir: Path) -> str:
@@ -39,9 +48,9 @@ def text_model_card(out: dict[str, Any], model_dir: Path) -> str:
         f"- Parity of the export: {m.parity}.",
         (
             f"- Stacked: the served scores mix the encoder's logits with the TF-IDF baseline's character n-gram "
-            f"scores (`{m.stacking.ngram_file}`, weight {m.stacking.ngram_weight} for the n-grams), each put on a "
-            'calibrated scale by temperatures fitted on dev; the columns "model" below are this mix, the '
-            '"baseline" columns the n-gram model alone.'
+            f"scores (`{m.stacking.ngram_file}`), each put on a calibrated scale by temperatures fitted on dev; "
+            + _shares(m.stacking)
+            + '; the columns "model" below are this mix, the "baseline" columns the n-gram model alone.'
             if m.stacking
             else "- Not stacked: the served scores are the encoder's alone."
         ),

@@ -17,7 +17,12 @@ from vicas.taxonomy import CATEGORIES
 
 class Stacking(BaseModel):
     ngram_file: str = Field(description="the n-gram model (vicas.ngrams) in the model folder")
-    ngram_weight: float = Field(ge=0, le=1, description="share of the n-gram model in the mix")
+    ngram_weight: float = Field(ge=0, le=1, description="share of the n-gram model in the mix (the default share)")
+    ngram_weights: list[float] = Field(
+        default_factory=list,
+        description="per output column, the n-grams' share fitted on dev (empty: ngram_weight for every column); "
+        "informative only, the scales below already hold it",
+    )
     model_scale: list[float] = Field(description="per output column (categories x 3, then native): encoder")
     ngram_scale: list[float] = Field(description="per output column: n-gram model")
 

@@ -51,6 +51,9 @@ def test_export_manifest_parity_and_checksums(pipeline, tmp_path):
     }
     assert m.stacking is not None and m.stacking.ngram_weight == 0.5
     assert len(m.stacking.model_scale) == len(CATEGORIES) * 3 + sum(m.native_heads.values())
+    # the tiny pipeline fits a share per output (too few labels in most: those keep 0.5)
+    assert len(m.stacking.ngram_weights) == len(m.stacking.model_scale)
+    assert all(0.0 <= w <= 1.0 for w in m.stacking.ngram_weights)
     assert m.calibrations["model.int8.onnx"] == "calibration.int8.json"
     assert m.default_onnx == "model.int8.onnx"
     assert m.categories == list(CATEGORIES)
