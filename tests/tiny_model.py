@@ -14,12 +14,13 @@ import yaml
 from transformers import BertConfig, BertModel
 
 from tests.conftest import OWN_ITEMS, make_own_dir, make_source_dir
-from training import export_text, ingest, prepare
+from training import diacritics, export_text, ingest, prepare
 from training.baseline import Baseline
 from training.config import BaselineConfig, ExportTextConfig, TrainTextConfig
 from training.pretrained import build_tokenizer, fast_tokenizer
-from training.text_data import load_rows
+from training.text_data import load_rows, restore_rows
 from training.train_text import train
+from vicas.diacritics import DiacriticsRestorer
 
 EXTRA_OWN = [
     {"id": f"x-{i}", "text": t, "labels": lab}
@@ -74,6 +75,7 @@ def build_tiny_pipeline(root: Path) -> dict[str, Path]:
             "smishing_dev_fraction": 0.25,
         },
         "prepare": {"near_dup_threshold": 0.9, "own_split": {"train": 0.5, "dev": 0.25, "test": 0.25}},
+        "diacritics": {"min_count": 1, "eval_rows": 100},
     }
     pfile = root / "params.yaml"
     pfile.write_text(yaml.safe_dump(params, allow_unicode=True))
@@ -105,9 +107,15 @@ def build_tiny_pipeline(root: Path) -> dict[str, Path]:
         watch_rows=50,
         max_minutes=5,
     )
-    train(cfg, base, prepared, root / "text_torch")
-    bl = Baseline(BaselineConfig(max_features=5000))
-    bl.fit(load_rows(prepared / "train.jsonl"))
+    diacritics.main(
+        ["--params", str(pfile), "--data", str(prepared), "--out", str(root / "diacritics"), "--metrics",
+         str(root / "diacritics.json")]
+    )  # fmt: skip
+    restorer_file = root / "diacritics" / "diacritics.json.gz"
+    restorer = DiacriticsRestorer.load(restorer_file)
+    train(cfg, base, prepared, root / "text_torch", restorer=restorer)
+    bl = Baseline(BaselineConfig(max_features=5000), restorer)
+    bl.fit(restore_rows(load_rows(prepared / "train.jsonl"), restorer))
 
     (root / "baseline").mkdir()
     joblib.dump(bl, root / "baseline" / "baseline.joblib")
@@ -115,7 +123,9 @@ def build_tiny_pipeline(root: Path) -> dict[str, Path]:
         max_length=64, parity_examples=16, f1_rows=50, int8_max_f1_drop=100.0, serve_int8=True, ngram_weight=0.5
     )
     baseline = root / "baseline" / "baseline.joblib"
-    export_text.export(export_cfg, root / "text_torch", prepared, root / "text", "tiny-test-bert", baseline)
+    export_text.export(
+        export_cfg, root / "text_torch", prepared, root / "text", "tiny-test-bert", baseline, restorer_file
+    )
     return {
         "root": root,
         "prepared": prepared,

@@ -20,8 +20,9 @@ from tqdm import tqdm
 
 from training.calibration import calibrate, fit_native_offsets, native_labels_of
 from training.config import BaselineConfig, load_section
-from training.text_data import NATIVE_KEYS, load_rows, severity_targets, unaccented_copies
+from training.text_data import NATIVE_KEYS, load_rows, restore_rows, severity_targets, unaccented_copies
 from training.text_model import NATIVE_HEADS
+from vicas.diacritics import DiacriticsRestorer
 from vicas.inference import Calibration
 from vicas.ngrams import NgramModel
 from vicas.normalize import normalize_text
@@ -32,8 +33,9 @@ from vicas.taxonomy import CATEGORIES
 class Baseline:
     """Vectorizer + one linear model per (category, threshold) and per native head."""
 
-    def __init__(self, cfg: BaselineConfig) -> None:
+    def __init__(self, cfg: BaselineConfig, restorer: DiacriticsRestorer | None = None) -> None:
         self.cfg = cfg
+        self.restorer = restorer  # reads texts as the served model does (see `logits`)
         self.vectorizer = TfidfVectorizer(
             analyzer="char_wb",
             ngram_range=(cfg.ngram_min, cfg.ngram_max),
@@ -69,7 +71,13 @@ class Baseline:
 
     def logits(self, texts: list[str], normalized: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Severity log-odds (N, C, 3) and native logits (N, K) laid out like the neural model's."""
-        norms = texts if normalized else [normalize_text(t) for t in texts]
+        restorer = getattr(self, "restorer", None)  # models saved before restoration existed lack it
+        if normalized:
+            norms = texts
+        elif restorer is not None:
+            norms = [restorer.model_view(t, normalize_text(t)) for t in texts]
+        else:
+            norms = [normalize_text(t) for t in texts]
         x = self.vectorizer.transform(norms)
         sev = np.zeros((len(norms), len(CATEGORIES), 3), dtype=np.float32)
         for (ci, k), model in self.severity_models.items():
@@ -94,12 +102,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml", help="params file (sections 'baseline', 'train_text')")
     parser.add_argument("--data", default="data/prepared", type=Path)
     parser.add_argument("--out", default="models/baseline", type=Path)
+    parser.add_argument("--diacritics", type=Path, help="diacritics restorer (diacritics stage), as train_text")
     args = parser.parse_args(argv)
     cfg = load_section(args.params, "baseline", BaselineConfig)
+    restorer = DiacriticsRestorer.load(args.diacritics) if args.diacritics else None
     train_rows = load_rows(args.data / "train.jsonl")
     train_rows += unaccented_copies(train_rows, cfg.augment_no_diacritics, cfg.seed)
-    dev_rows = load_rows(args.data / "dev.jsonl")
-    model = Baseline(cfg)
+    train_rows = restore_rows(train_rows, restorer)
+    dev_rows = restore_rows(load_rows(args.data / "dev.jsonl"), restorer)
+    model = Baseline(cfg, restorer)
     model.fit(train_rows)
     sev, nat = model.logits([r["norm"] for r in dev_rows], normalized=True)
     t = np.stack([severity_targets(r["labels"])[0] for r in dev_rows])

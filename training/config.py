@@ -128,6 +128,12 @@ class TrainTextConfig(StageConfig):
         return self
 
 
+class DiacriticsConfig(StageConfig):
+    min_count: int = Field(1, ge=1, description="n-grams seen fewer times in training are dropped (model size)")
+    discount: float = Field(0.9, gt=0, lt=1, description="absolute discount: from seen n-grams to shorter ones")
+    eval_rows: int = Field(3000, ge=10, description="dev rows whose unaccented copies measure the restoration")
+
+
 class ExportTextConfig(StageConfig):
     opset: int = 17
     max_length: int = 128

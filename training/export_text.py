@@ -26,6 +26,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from training.config import ExportTextConfig, load_section
 from training.text_data import collate, encode_rows, load_rows
 from training.text_model import NATIVE_HEADS, ExportWrapper, HarmClassifier
+from vicas.diacritics import FILE_NAME as DIACRITICS_FILE_NAME
 from vicas.engine import TextEngine, read_special_ids
 from vicas.inference import Calibration, severity_probabilities
 from vicas.manifest import Manifest, normalizer_fingerprint, sha256_file
@@ -241,7 +242,13 @@ def f1_rows(dev: list[dict[str, object]], n: int, seed: int) -> list[dict[str, o
 
 
 def export(
-    cfg: ExportTextConfig, trained: Path, data: Path, out: Path, base_model: str, baseline: Path | None = None
+    cfg: ExportTextConfig,
+    trained: Path,
+    data: Path,
+    out: Path,
+    base_model: str,
+    baseline: Path | None = None,
+    diacritics: Path | None = None,
 ) -> Manifest:
     model, tokenizer = load_trained(trained)
     out.mkdir(parents=True, exist_ok=True)
@@ -251,6 +258,8 @@ def export(
     quantize_int8(fp32_path, int8_path, cfg)
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
     shutil.copy(trained / "calibration.json", out / "calibration.json")
+    if diacritics is not None:  # before any dev pass: calibration sees unaccented dev texts as serving will
+        shutil.copy(diacritics, out / DIACRITICS_FILE_NAME)
     training = json.loads((trained / "training.json").read_text()) if (trained / "training.json").exists() else {}
     training.pop("history", None)
 
@@ -265,6 +274,7 @@ def export(
     def manifest(parity: dict[str, float]) -> Manifest:
         files = ["model.onnx", "model.int8.onnx", "tokenizer.json", "calibration.json", "calibration.int8.json"]
         files += [NGRAM_FILE] if stacking else []
+        files += [DIACRITICS_FILE_NAME] if diacritics is not None else []
         return Manifest(
             name="vicas-text",
             version=datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
@@ -284,6 +294,7 @@ def export(
             data_version=data_version,
             policy_version=load_policy().version,
             stacking=stacking,
+            diacritics_file=DIACRITICS_FILE_NAME if diacritics is not None else None,
         )
 
     # each ONNX file gets its own calibration, fitted on its own dev outputs (int8 shifts probabilities a
@@ -341,12 +352,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--baseline", default="models/baseline/baseline.joblib", type=Path, help="n-gram model stacked in"
     )
+    parser.add_argument(
+        "--diacritics", type=Path, help="diacritics restorer (diacritics stage) to ship and put in front of the model"
+    )
     args = parser.parse_args(argv)
     cfg = load_section(args.params, "export_text", ExportTextConfig)
     from training.config import PretrainedConfig
 
     base = load_section(args.params, "pretrained", PretrainedConfig).base_model
-    m = export(cfg, args.trained, args.data, args.out, base, args.baseline)
+    m = export(cfg, args.trained, args.data, args.out, base, args.baseline, args.diacritics)
     sizes = {f: round((args.out / f).stat().st_size / 1e6, 1) for f in ("model.onnx", "model.int8.onnx")}
     print(json.dumps({"version": m.version, "parity": m.parity, "size_mb": sizes}, indent=2))
 

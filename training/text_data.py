@@ -19,6 +19,7 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from training.text_model import NATIVE_HEADS
+from vicas.diacritics import DiacriticsRestorer
 from vicas.normalize import fold_diacritics, normalize, normalize_text
 from vicas.taxonomy import CATEGORIES
 
@@ -104,6 +105,13 @@ def unaccented_copies(rows: list[dict[str, Any]], share: float, seed: int) -> li
             continue
         out.append({**r, "id": f"{r['id']}~nd", "text": text, "norm": normalize_text(text)})
     return out
+
+
+def restore_rows(rows: list[dict[str, Any]], restorer: DiacriticsRestorer | None) -> list[dict[str, Any]]:
+    """Rows whose `norm` is what the served model reads: diacritics restored where the text lacks them."""
+    if restorer is None:
+        return rows
+    return [{**r, "norm": restorer.model_view(r["text"], r["norm"])} for r in rows]
 
 
 def encode_rows(rows: list[dict[str, Any]], tokenizer: PreTrainedTokenizerFast, max_length: int) -> list[Encoded]:

@@ -34,12 +34,14 @@ from training.text_data import (
     collate,
     encode_rows,
     load_rows,
+    restore_rows,
     sequential_batches,
     unaccented_copies,
     weighted_batches,
 )
 from training.text_model import NATIVE_HEADS, VIHOS_CATEGORIES, HarmClassifier, ModelOutput, native_slices
 from training.vocab import trim_vocabulary
+from vicas.diacritics import DiacriticsRestorer
 from vicas.taxonomy import CATEGORIES
 
 VIHOS_IDX = [CATEGORIES.index(c) for c in VIHOS_CATEGORIES]
@@ -174,7 +176,12 @@ def early_stopping_subset(dev: list[Encoded], rows: int, seed: int) -> list[Enco
 
 
 def train(
-    cfg: TrainTextConfig, base_dir: Path, prepared: Path, out_dir: Path, live: Any | None = None
+    cfg: TrainTextConfig,
+    base_dir: Path,
+    prepared: Path,
+    out_dir: Path,
+    live: Any | None = None,
+    restorer: DiacriticsRestorer | None = None,
 ) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -186,13 +193,15 @@ def train(
     dev_rows = load_rows(prepared / "dev.jsonl", cfg.limit_dev)
     # before trimming the vocabulary, so the pieces of unaccented words are kept too
     train_rows = train_rows + unaccented_copies(train_rows, cfg.augment_no_diacritics, cfg.seed)
+    # the served model restores diacritics first (vicas.engine): train on the same view of each text
+    train_rows, dev_rows = restore_rows(train_rows, restorer), restore_rows(dev_rows, restorer)
     tokenizer: Any = AutoTokenizer.from_pretrained(base_dir)
     model = HarmClassifier.from_base(str(base_dir), num_layers=cfg.num_layers, dropout=cfg.dropout)
     if cfg.trim_vocab:
         texts = [r["norm"] for r in train_rows + dev_rows]
         test_path = prepared / "test.jsonl"
         if test_path.exists():
-            texts += [r["norm"] for r in load_rows(test_path)]
+            texts += [r["norm"] for r in restore_rows(load_rows(test_path), restorer)]
         tokenizer = trim_vocabulary(model.encoder, tokenizer, texts)
     if cfg.freeze_embeddings:
         model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -307,16 +316,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="data/prepared", type=Path, help="prepare stage output")
     parser.add_argument("--out", default="models/text_torch", type=Path, help="trained model folder")
     parser.add_argument("--no-live", action="store_true", help="do not record the run with dvclive")
+    parser.add_argument(
+        "--diacritics", type=Path, help="diacritics restorer (diacritics stage): train on texts as serving reads them"
+    )
     args = parser.parse_args(argv)
     cfg = load_section(args.params, "train_text", TrainTextConfig)
+    restorer = DiacriticsRestorer.load(args.diacritics) if args.diacritics else None
     # under `accelerate launch` only the main process (RANK 0) records the run
     if args.no_live or os.environ.get("RANK", "0") != "0":
-        summary = train(cfg, args.base, args.data, args.out)
+        summary = train(cfg, args.base, args.data, args.out, restorer=restorer)
     else:
         from dvclive import Live
 
         with Live(dir="dvclive/train_text", save_dvc_exp=True, dvcyaml=None) as live:
-            summary = train(cfg, args.base, args.data, args.out, live)
+            summary = train(cfg, args.base, args.data, args.out, live, restorer)
             live.summary.update({k: v for k, v in summary.items() if k != "history"})
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vicas.diacritics import DiacriticsRestorer
 from vicas.inference import (
     Calibration,
     Evidence,
@@ -100,6 +101,8 @@ class TextEngine:
         self.stride = max(8, (self.max_length - 2) // 4)
         stacking = self.manifest.stacking
         self.ngram = NgramModel.load(self.folder / stacking.ngram_file) if stacking else None
+        restorer_file = self.manifest.diacritics_file
+        self.restorer = DiacriticsRestorer.load(self.folder / restorer_file) if restorer_file else None
 
     @property
     def version(self) -> str:
@@ -130,9 +133,16 @@ class TextEngine:
         sev, tok, nat = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
         return sev, tok, nat
 
+    def normalize(self, text: str) -> Normalized:
+        """The models' view of a text: normalised, then diacritics restored if typed without them."""
+        norm = normalize(text)
+        if self.restorer is not None:
+            norm = replace(norm, text=self.restorer.model_view(text, norm.text))  # same length: spans hold
+        return norm
+
     def infer(self, texts: list[str], batch_size: int = 32) -> RawInference:
         """Normalise, tokenise into windows, run ONNX; raw logits per window."""
-        norms = [normalize(t) for t in texts]
+        norms = [self.normalize(t) for t in texts]
         encs = self.tokenizer.encode_batch([n.text for n in norms], add_special_tokens=False)
         windows: list[tuple[int, list[int], list[tuple[int, int]]]] = []
         for i, enc in enumerate(encs):

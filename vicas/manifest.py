@@ -66,6 +66,9 @@ class Manifest(BaseModel):
     )
     tokenizer_file: str = "tokenizer.json"
     stacking: Stacking | None = Field(None, description="text models: n-gram scores mixed into the logits")
+    diacritics_file: str | None = Field(
+        None, description="text models: the restorer put in front of texts typed without diacritics (None: off)"
+    )
     parity: dict[str, float] = Field(default_factory=dict)
     data_version: str = Field("", description="sha256 (16 hex) of the prepared train and dev files it learned from")
     policy_version: str = Field("", description="the policy the thresholds were evaluated with")

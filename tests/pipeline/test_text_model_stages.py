@@ -12,11 +12,14 @@ import yaml
 
 from training import evaluate, export_text
 from training.config import EvaluateConfig, ExportTextConfig
+from training.text_data import load_rows
 from training.text_model import ModelOutput
 from training.train_text import compute_loss
 from vicas import cli
+from vicas.diacritics import accented_share
 from vicas.engine import TextEngine
 from vicas.manifest import ManifestError, load_manifest
+from vicas.normalize import fold_diacritics
 from vicas.taxonomy import CATEGORIES
 
 pytestmark = pytest.mark.slow
@@ -48,7 +51,9 @@ def test_export_manifest_parity_and_checksums(pipeline, tmp_path):
         "calibration.json",
         "calibration.int8.json",
         "ngram.npz",
+        "diacritics.json.gz",
     }
+    assert m.diacritics_file == "diacritics.json.gz"
     assert m.stacking is not None and m.stacking.ngram_weight == 0.5
     assert len(m.stacking.model_scale) == len(CATEGORIES) * 3 + sum(m.native_heads.values())
     # the tiny pipeline fits a share per output (too few labels in most: those keep 0.5)
@@ -325,3 +330,19 @@ def test_benchmark_command_applies_the_fitted_decision_offsets(pipeline, tmp_pat
 
     assert score_with(1000.0) == pytest.approx(6 / 7, abs=1e-4)  # 3 toxic of 4, all flagged
     assert score_with(-1000.0) == 0.0
+
+
+def test_engine_restores_unaccented_text_and_keeps_offsets(pipeline):
+    metrics = json.loads((pipeline["root"] / "diacritics.json").read_text())
+    assert metrics["texts"] > 0 and 0 <= metrics["unrestored_accuracy"] <= metrics["syllable_accuracy"] <= 1
+    engine = TextEngine(pipeline["model"])
+    assert engine.restorer is not None
+    rows = [r for r in load_rows(pipeline["prepared"] / "train.jsonl") if accented_share(r["norm"])[1] > 0.5]
+    accented = max((r["norm"] for r in rows), key=len)
+    plain = fold_diacritics(accented)
+    norm = engine.normalize(plain)
+    assert norm.original == plain and len(norm.text) == len(plain)
+    assert norm.text != plain  # accents put back on a text the restorer learned from
+    assert engine.normalize(accented).text == accented  # accented input is left as normalised
+    pred = engine.classify([plain])[0]
+    assert all(0 <= e.start < e.end <= len(plain) for e in pred.evidence)
