@@ -40,10 +40,22 @@ def _cmd_decide(args: argparse.Namespace) -> int:
 
 
 def _cmd_normalize(args: argparse.Namespace) -> int:
+    restorer = None
+    if args.model is not None:
+        from vicas.diacritics import DiacriticsRestorer
+        from vicas.manifest import load_manifest
+
+        name = load_manifest(args.model).diacritics_file
+        if name is None:
+            raise SystemExit(f"{args.model}: this model restores no diacritics (its manifest names no restorer)")
+        restorer = DiacriticsRestorer.load(args.model / name)
     texts = args.text or [line.rstrip("\n") for line in sys.stdin]
     for text in texts:
         n = normalize(text)
-        print(json.dumps({"original": text, "text": n.text, "folded": n.folded}, ensure_ascii=False))
+        out = {"original": text, "text": n.text, "folded": n.folded}
+        if restorer is not None:
+            out["model_view"] = restorer.model_view(text, n.text)
+        print(json.dumps(out, ensure_ascii=False))
     return 0
 
 
@@ -244,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("normalize", help="show the normalised and diacritics-free views of texts (args or stdin)")
     p.add_argument("text", nargs="*")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="an exported text model folder: also show what it reads (diacritics restored when typed without)",
+    )
     p.set_defaults(func=_cmd_normalize)
     return parser
 

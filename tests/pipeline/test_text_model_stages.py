@@ -346,3 +346,12 @@ def test_engine_restores_unaccented_text_and_keeps_offsets(pipeline):
     assert engine.normalize(accented).text == accented  # accented input is left as normalised
     pred = engine.classify([plain])[0]
     assert all(0 <= e.start < e.end <= len(plain) for e in pred.evidence)
+
+
+def test_cli_normalize_shows_what_the_model_reads(pipeline, capsys):
+    engine = TextEngine(pipeline["model"])
+    rows = [r for r in load_rows(pipeline["prepared"] / "train.jsonl") if accented_share(r["norm"])[1] > 0.5]
+    plain = fold_diacritics(max((r["norm"] for r in rows), key=len))
+    assert cli.main(["normalize", "--model", str(pipeline["model"]), plain]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["original"] == plain and shown["model_view"] == engine.normalize(plain).text != plain
