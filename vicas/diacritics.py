@@ -126,11 +126,15 @@ class DiacriticsRestorer:
         d = self.discount
         return max(count - d, 0) / context + d * followers / context * lower
 
-    def log_p(self, u: str, v: str, w: str) -> float:
-        """log P(w | u v)."""
+    def _p_bigram(self, v: str, w: str) -> float:
         p = self._p_uni(w)
         if n := self.context.get(v, 0):
             p = self._interpolate(self.bigrams.get(f"{v} {w}", 0), n, self.followers[v], p)
+        return p
+
+    def log_p(self, u: str, v: str, w: str) -> float:
+        """log P(w | u v)."""
+        p = self._p_bigram(v, w)
         uv = f"{u} {v}"
         if n := self.context2.get(uv, 0):
             p = self._interpolate(self.trigrams.get(f"{uv} {w}", 0), n, self.followers2[uv], p)
@@ -146,10 +150,23 @@ class DiacriticsRestorer:
         # state: (previous word, word) -> (log probability, back pointer state)
         beams: list[dict[tuple[str, str], tuple[float, tuple[str, str] | None]]] = [{(BOS, BOS): (0.0, None)}]
         for word in words:
+            options = self._options(word)
+            # log_p(u, v, w) computed once per (v, w) where "u v" was never seen (most states): same figures
+            bigram: dict[tuple[str, str], float] = {}
+            log_bigram: dict[tuple[str, str], float] = {}
             nxt: dict[tuple[str, str], tuple[float, tuple[str, str] | None]] = {}
             for (u, v), (score, _) in beams[-1].items():
-                for w in self._options(word):
-                    s = score + self.log_p(u, v, w)
+                uv = f"{u} {v}"
+                n2 = self.context2.get(uv, 0)
+                for w in options:
+                    if (v, w) not in bigram:
+                        bigram[(v, w)] = p = self._p_bigram(v, w)
+                        log_bigram[(v, w)] = math.log(p)
+                    if n2:
+                        tri = self.trigrams.get(f"{uv} {w}", 0)
+                        s = score + math.log(self._interpolate(tri, n2, self.followers2[uv], bigram[(v, w)]))
+                    else:
+                        s = score + log_bigram[(v, w)]
                     if (v, w) not in nxt or s > nxt[(v, w)][0]:
                         nxt[(v, w)] = (s, (u, v))
             beams.append(nxt)

@@ -76,3 +76,20 @@ def test_unknown_format_is_refused(tmp_path):
         json.dump({"format": 99}, f)
     with pytest.raises(ValueError, match="format 99"):
         DiacriticsRestorer.load(path)
+
+
+def test_viterbi_finds_the_best_reading(restorer):
+    """The cached Viterbi search agrees with scoring every reading by log_p."""
+    from itertools import product
+
+    from vicas.diacritics import BOS
+
+    for text in ("may thang ngu nay", "con ma dang so", "ma em oi", "em di hoc ve muon"):
+        words = text.split()
+        best = max(
+            product(*(restorer._options(w) for w in words)),
+            key=lambda seq: sum(
+                restorer.log_p(u, v, w) for u, v, w in zip((BOS, BOS, *seq), (BOS, *seq), seq, strict=False)
+            ),
+        )
+        assert restorer.restore_words(words) == list(best)
