@@ -54,6 +54,13 @@ def text_model_card(out: dict[str, Any], model_dir: Path) -> str:
             if m.stacking
             else "- Not stacked: the served scores are the encoder's alone."
         ),
+        (
+            f"- Diacritics restored (`{m.diacritics_file}`): a text typed mostly without diacritics is read with "
+            "its accents put back by a syllable trigram model learned from the training split, in training, "
+            "in the baseline and in serving alike; the no-diacritics column below includes it."
+            if m.diacritics_file
+            else "- No diacritics restoration: texts typed without diacritics are read as typed."
+        ),
         "",
         "## What it does",
         "",
