@@ -337,17 +337,18 @@ def create_app(
         flat = [t for job in jobs for t in job]
         preds = await batcher.classify(flat) if flat else []
         version = batcher.version
+        review_risk = batcher.engine.calibration.review_risk
         results, flagged, pos = [], [], 0
         for i, (r, rd, job) in enumerate(zip(resolved, readings, jobs, strict=True)):
             pred = combine_predictions(r.text, rd, preds[pos : pos + len(job)])
             pos += len(job)
             item_version = f"{version}+{reader.version}" if r.images and reader else version
-            res = build_result(pred, policy, item_version, r.request.audience_age)
+            res = build_result(pred, policy, item_version, r.request.audience_age, review_risk)
             results.append(ClassifyResponse(request_id=request_id, **res.model_dump()))
             metrics.bands.labels(res.band.value).inc()
             metrics.images.inc(len(r.images))
             digest = r.content_hash()
-            if res.band >= settings.flag_band or res.band is Band.C:
+            if res.band >= settings.flag_band or res.band is Band.C or res.needs_review:
                 flagged.append(_flagged_item(f"{request_id}:{i}", r, digest, partner, pred, res, settings.secret_key))
             if r.request.url:
                 await asyncio.to_thread(
@@ -556,6 +557,8 @@ def _flagged_item(
         policy_version=res.policy_version,
         created_at=datetime.now(UTC).isoformat(),
         private=seal(doc, secret) if red.replaced else None,
+        needs_review=res.needs_review,
+        under_rating_risk=res.under_rating_risk,
     )
 
 

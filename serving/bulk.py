@@ -106,7 +106,9 @@ class BlockScorer:
             chunk = keep[s : s + self.job.batch_size]
             preds = self.classifier.predict([(text, imgs) for _, _, _, text, imgs in chunk])
             for (i, row_id, age, _, imgs), pred in zip(chunk, preds, strict=True):
-                res = build_result(pred, self.policy, self.classifier.version_for(bool(imgs)), age)
+                res = build_result(
+                    pred, self.policy, self.classifier.version_for(bool(imgs)), age, self.classifier.review_risk
+                )
                 out.append((i, {"id": row_id, **res.model_dump(mode="json")}))
         out.sort(key=lambda x: x[0])
         final = self.job.output / PART.format(block)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Engine,
+    Float,
     Integer,
     MetaData,
     String,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
 )
 
 metadata = MetaData()
@@ -63,6 +66,9 @@ flagged_items = Table(
     Column("final_categories", Text, nullable=True),  # JSON: category -> severity after review
     Column("reviewed_at", DateTime(timezone=True), nullable=True),
     Column("private", Text, nullable=True),  # encrypted personal-data segments, revealed by role only
+    # the band decision's review outcome (vicas.band): uncertain bands served stricter and queued here
+    Column("needs_review", Boolean, nullable=False, default=False, server_default=false(), index=True),
+    Column("under_rating_risk", Float, nullable=True),
     UniqueConstraint("item_key", name="uq_flagged_items_item_key"),
 )
 

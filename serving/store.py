@@ -37,6 +37,8 @@ class FlaggedItem:
     policy_version: str
     created_at: str  # ISO 8601
     private: str | None = None  # the original text, encrypted (serving.review.service.seal)
+    needs_review: bool = False  # the band decision's review outcome (vicas.band)
+    under_rating_risk: float | None = None
 
     def row(self) -> dict[str, Any]:
         d = asdict(self)

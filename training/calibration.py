@@ -192,3 +192,53 @@ def fit_native_offsets(nat: np.ndarray, labels: list[dict[str, int]], heads: dic
             out[head] = fit_head_offsets(head, nat[idx, start : start + n].astype(np.float64), y)
         start += n
     return out
+
+
+# --- the band decision's review threshold (vicas.band) -----------------------------------------------------
+
+REVIEW_GRID = tuple(round(float(x), 3) for x in np.arange(0.005, 0.2001, 0.005))
+
+
+def band_inputs(
+    probs: np.ndarray, true_sev: list[dict[str, int]], calibration: Calibration, policy: Policy
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For rows with a known band: P(band >= b), the band the predicted severities call for, the true band."""
+    from vicas.band import band_at_least
+
+    at_least = band_at_least(probs, policy.band_table())
+    floors = np.array([decide(s, policy).band.rank for s in severities(probs, calibration)])
+    truth = np.array([decide(s, policy).band.rank for s in true_sev])
+    return at_least, floors, truth
+
+
+def fit_review(
+    probs: np.ndarray, true_sev: list[dict[str, int]], calibration: Calibration, policy: Policy
+) -> Calibration:
+    """The review threshold for the policy's targets, from the dev risk-coverage curve (rows with a known band).
+
+    Fewer than 50 such rows: no review outcome (the rule says why).
+    """
+    from vicas.band import fit_review_risk, risk_coverage
+
+    if len(true_sev) < 50:
+        return calibration.model_copy(update={"review_risk": None, "review_rule": "too few fully labelled dev rows"})
+    rule = policy.decision
+    at_least, floors, truth = band_inputs(probs, true_sev, calibration, policy)
+    points = risk_coverage(at_least, floors, truth, rule.under_cost, rule.over_cost, REVIEW_GRID)
+    best, why = fit_review_risk(points, rule.review_target_under_rating, rule.review_max_share)
+    text = (
+        f"{why}: review when P(true band above the served band) > {best.review_risk}; on {len(true_sev)} dev rows "
+        f"with a known band: {best.review_share:.1%} to review, under-rating among automatic decisions "
+        f"{best.under_rated_auto:.1%}, over-rating {best.over_rated:.1%} (costs under {rule.under_cost}, over "
+        f"{rule.over_cost}; policy {policy.version})"
+    )
+    return calibration.model_copy(update={"review_risk": best.review_risk, "review_rule": text})
+
+
+def known_band_rows(rows: list[dict[str, Any]]) -> list[int]:
+    """Indices of prepared rows annotated on every category with exact severities (a true band exists)."""
+    return [
+        i
+        for i, r in enumerate(rows)
+        if len(r["labels"]) == len(CATEGORIES) and all(lo == hi for lo, hi in r["labels"].values())
+    ]

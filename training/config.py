@@ -26,6 +26,11 @@ class IngestConfig(StageConfig):
     sources: list[str] = Field(description="public sources to read, by adapter name")
     own_dir: Path = Field(description="the project's own labelled corpus (*.jsonl)")
     reviewed_dir: Path = Field(description="reviewed items exported from the review console (*.jsonl)")
+    real_labels: Path | None = Field(
+        None,
+        description="the project's labels on real texts of the public sources (no texts; joined by row and hash); "
+        "empty: none",
+    )
     smishing_dev_fraction: float = Field(0.15, gt=0, lt=1)
     seed: int = 13
 

@@ -18,16 +18,34 @@ import numpy as np
 from tqdm import tqdm
 
 from training.baseline import Baseline
-from training.calibration import fit_native_offsets, native_labels_of
+from training.calibration import (
+    REVIEW_GRID,
+    band_inputs,
+    fit_native_offsets,
+    fit_review,
+    known_band_rows,
+    native_labels_of,
+)
 from training.config import EvaluateConfig, load_section
-from training.metrics import band_confusion, band_metrics, binary_f1, macro_f1, presence_metrics, reliability, span_f1
+from training.metrics import (
+    band_confusion,
+    band_decision_metrics,
+    band_metrics,
+    binary_f1,
+    macro_f1,
+    presence_metrics,
+    reliability,
+    served_bands,
+    span_f1,
+)
 from training.robustness import obfuscate, strip_diacritics
 from training.text_data import load_rows, severity_targets
 from training.text_model import NATIVE_HEADS, VIHOS_CATEGORIES, native_slices
+from vicas.band import band_at_least, risk_coverage
 from vicas.engine import TextEngine
 from vicas.inference import Calibration, native_decisions, severities, severity_probabilities
-from vicas.policy import load_policy
-from vicas.taxonomy import BAND_ORDER, CATEGORIES
+from vicas.policy import decide, load_policy
+from vicas.taxonomy import BAND_ORDER, CATEGORIES, Band
 
 SYSTEMS = ("model", "baseline")
 
@@ -62,21 +80,62 @@ def baseline_scorer(model: Baseline) -> Scorer:
     return Scorer("baseline", fn, model.calibration)
 
 
-def contract_metrics(probs: np.ndarray, rows: list[dict[str, Any]], calibration: Calibration) -> dict[str, Any]:
+def contract_metrics(
+    probs: np.ndarray, rows: list[dict[str, Any]], calibration: Calibration, review_risk: float | None = None
+) -> dict[str, Any]:
+    """Presence per category; on rows with a known band, the band as served (the policy's child-first
+    decision with review, `band`) and as the severities alone call for it (`band_severity_rule`), and the
+    risk-coverage curve (under-rating among automatic decisions against the share sent to review)."""
     targets = np.stack([severity_targets(r["labels"])[0] for r in rows])
     masks = np.stack([severity_targets(r["labels"])[1] for r in rows])
     pred_sev = severities(probs, calibration)
     pred = np.array([[int(s[c] > 0) for c in CATEGORIES] for s in pred_sev])
     out: dict[str, Any] = {"categories": presence_metrics(pred, targets[..., 0], masks[..., 0])}
-    full = [
+    per_cat = {c: v for c, v in out["categories"].items() if c != "macro"}
+    if per_cat:
+        worst = min(per_cat, key=lambda c: per_cat[c]["f1"])
+        out["categories"]["worst"] = {"category": worst, "f1": per_cat[worst]["f1"]}
+    full = known_band_rows(rows)
+    if full:
+        policy = load_policy()
+        true_sev = [{c: rows[i]["labels"][c][0] for c in CATEGORIES} for i in full]
+        out["band_severity_rule"] = band_metrics([pred_sev[i] for i in full], true_sev, policy)
+        at_least, floors, truth = band_inputs(probs[full], true_sev, calibration, policy)
+        served, review = served_bands(at_least, floors, policy, review_risk)
+        out["band"] = band_decision_metrics(served, review, truth)
+        rule = policy.decision
+        out["risk_coverage"] = [
+            {"review_risk": p.review_risk, "review_share": p.review_share, "under_rating_auto": p.under_rated_auto}
+            for p in risk_coverage(at_least, floors, truth, rule.under_cost, rule.over_cost, REVIEW_GRID)
+        ]
+    return out
+
+
+def clean_comments_restricted(
+    probs: np.ndarray, rows: list[dict[str, Any]], calibration: Calibration, review_risk: float | None
+) -> dict[str, Any]:
+    """Real comments their own annotators labelled clean (ViHSD CLEAN, ViCTSD non-toxic, dev splits): the
+    share served at T13 or above (restricted for a 12-year-old) and at T16 or above (stored for review)."""
+    idx = [
         i
         for i, r in enumerate(rows)
-        if len(r["labels"]) == len(CATEGORIES) and all(lo == hi for lo, hi in r["labels"].values())
+        if (r["source"] == "vihsd" and r["native"].get("vihsd") == 0)
+        or (r["source"] == "victsd" and r["native"].get("victsd_toxic") == 0)
     ]
-    if full:
-        true_sev = [{c: rows[i]["labels"][c][0] for c in CATEGORIES} for i in full]
-        out["band"] = band_metrics([pred_sev[i] for i in full], true_sev, load_policy())
-    return out
+    if not idx:
+        return {}
+    policy = load_policy()
+    p = probs[idx]
+    at_least = band_at_least(p, policy.band_table())
+    floors = np.array([decide(s, policy).band.rank for s in severities(p, calibration)])
+    served, review = served_bands(at_least, floors, policy, review_risk)
+    return {
+        "n": len(idx),
+        "t13_or_above": round(float((served >= Band.T13.rank).mean()), 4),
+        "t16_or_above": round(float((served >= Band.T16.rank).mean()), 4),
+        "review_share": round(float(review.mean()), 4),
+        "t13_or_above_severity_rule": round(float((floors >= Band.T13.rank).mean()), 4),
+    }
 
 
 def fixed_decisions(nat: np.ndarray, offsets: dict[str, list[float]]) -> dict[str, np.ndarray]:
@@ -137,7 +196,9 @@ def native_benchmarks(decisions: dict[str, np.ndarray], rows: list[dict[str, Any
 def evaluate(cfg: EvaluateConfig, model_dir: Path, baseline_path: Path, data: Path) -> dict[str, Any]:
     dev = load_rows(data / "dev.jsonl")
     test_path = data / "test.jsonl"
-    test = load_rows(test_path) if test_path.exists() else []
+    test_all = load_rows(test_path) if test_path.exists() else []
+    test = [x for x in test_all if x["source"] == "own"]
+    real_test = [x for x in test_all if x.get("meta", {}).get("real_labels")]
     engine = TextEngine(model_dir)
     scorers = [engine_scorer(engine), baseline_scorer(joblib.load(baseline_path))]
     results: dict[str, Any] = {s: {} for s in SYSTEMS}
@@ -150,17 +211,30 @@ def evaluate(cfg: EvaluateConfig, model_dir: Path, baseline_path: Path, data: Pa
     for scorer in scorers:
         r = results[scorer.name]
         probs, nat = scorer([x["text"] for x in dev])
-        r["dev"] = contract_metrics(probs, dev, scorer.calibration)
+        # the review threshold: the model's fitted at export (served); the baseline's fitted here the same way
+        review_risk = scorer.calibration.review_risk
+        if scorer.name != "model":
+            full = known_band_rows(dev)
+            true_sev = [{c: dev[i]["labels"][c][0] for c in CATEGORIES} for i in full]
+            review_risk = fit_review(probs[full], true_sev, scorer.calibration, load_policy()).review_risk
+        r["review_risk"] = review_risk
+        r["dev"] = contract_metrics(probs, dev, scorer.calibration, review_risk)
+        r["clean_comments_dev"] = clean_comments_restricted(probs, dev, scorer.calibration, review_risk)
         r["dev_by_source"] = {}
         for source in sorted({x["source"] for x in dev}):
             idx = [i for i, x in enumerate(dev) if x["source"] == source]
-            r["dev_by_source"][source] = contract_metrics(probs[idx], [dev[i] for i in idx], scorer.calibration)
+            r["dev_by_source"][source] = contract_metrics(
+                probs[idx], [dev[i] for i in idx], scorer.calibration, review_risk
+            )
         # headline: the tuned decision rule, cross-fitted on dev; beside it the plain argmax rule
         r["benchmarks"] = native_benchmarks(crossfit_decisions(nat, dev, cfg.seed), dev)
         r["benchmarks_argmax"] = native_benchmarks(fixed_decisions(nat, {}), dev)
+        if real_test:
+            rt_probs, _ = scorer([x["text"] for x in real_test])
+            r["real_test"] = contract_metrics(rt_probs, real_test, scorer.calibration, review_risk)
         if test:
             t_probs, _ = scorer([x["text"] for x in test])
-            r["own_test"] = contract_metrics(t_probs, test, scorer.calibration)
+            r["own_test"] = contract_metrics(t_probs, test, scorer.calibration, review_risk)
             if scorer.name == "model":
                 pred = severities(t_probs, scorer.calibration)
                 true = [{c: x["labels"][c][0] for c in CATEGORIES} for x in test]
@@ -197,6 +271,7 @@ def evaluate(cfg: EvaluateConfig, model_dir: Path, baseline_path: Path, data: Pa
         "served_file": engine.manifest.default_onnx,
         "dev_rows": len(dev),
         "test_rows": len(test),
+        "real_test_rows": len(real_test),
         "robustness_rows": len(robust_rows),
     }
 
@@ -253,6 +328,7 @@ def write_plots(out: dict[str, Any], folder: Path) -> None:
         fig.tight_layout()
         fig.savefig(folder / "f1_by_category.png", dpi=80)
         plt.close(fig)
+    risk_coverage_plot(out, folder)
     conf = out["plots"].get("band_confusion")
     if conf:
         bands = [b.value for b in BAND_ORDER]
@@ -278,16 +354,54 @@ def write_plots(out: dict[str, Any], folder: Path) -> None:
         plt.close(fig)
 
 
+def risk_coverage_plot(out: dict[str, Any], folder: Path) -> None:
+    """Under-rating among automatic decisions against the share sent to review, with the operating point."""
+    import matplotlib.pyplot as plt
+
+    splits = [s for s in ("own_test", "real_test") if "risk_coverage" in out["results"]["model"].get(s, {})]
+    if not splits:
+        return
+    fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4.2), squeeze=False)
+    rows = []
+    for ax, split in zip(axes[0], splits, strict=True):
+        for system, style in (("model", "-"), ("baseline", "--")):
+            res = out["results"][system].get(split, {})
+            pts = res.get("risk_coverage", [])
+            if not pts:
+                continue
+            ax.plot([p["review_share"] for p in pts], [p["under_rating_auto"] for p in pts], style, label=system)
+            band = res["band"]
+            ax.plot([band["review_share"]], [band["under_rating_auto"]], "o", color="black")
+            rows += [{"split": split, "system": system, **p} for p in pts]
+        ax.axhline(0.03, color="red", lw=0.8, ls=":")
+        ax.axvline(0.15, color="grey", lw=0.8, ls=":")
+        ax.set_xlabel("share of items sent to review")
+        ax.set_ylabel("under-rated among automatic decisions")
+        ax.set_title(f"{split} (dot: operating point; targets 3% / 15%)", fontsize=10)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "risk_coverage.png", dpi=80)
+    plt.close(fig)
+    (folder / "risk_coverage.json").write_text(json.dumps(rows, indent=1))
+
+
 def flat_metrics(out: dict[str, Any]) -> dict[str, Any]:
     """The small, stable set of numbers `dvc metrics show` and `dvc exp show` compare."""
     flat: dict[str, Any] = {"model_version": out["model_version"]}
     for s in SYSTEMS:
         r = out["results"][s]
         flat[f"{s}/dev_macro_f1"] = r["dev"]["categories"]["macro"]["f1"]
-        if "own_test" in r:
-            flat[f"{s}/own_test_macro_f1"] = r["own_test"]["categories"]["macro"]["f1"]
-            for k, v in r["own_test"].get("band", {}).items():
-                flat[f"{s}/own_test_band_{k}"] = v
+        for split in ("own_test", "real_test"):
+            if split not in r:
+                continue
+            flat[f"{s}/{split}_macro_f1"] = r[split]["categories"]["macro"]["f1"]
+            if "worst" in r[split]["categories"]:
+                flat[f"{s}/{split}_worst_f1"] = r[split]["categories"]["worst"]["f1"]
+                flat[f"{s}/{split}_worst_category"] = r[split]["categories"]["worst"]["category"]
+            for k, v in r[split].get("band", {}).items():
+                flat[f"{s}/{split}_band_{k}"] = v
+        for k, v in r.get("clean_comments_dev", {}).items():
+            flat[f"{s}/clean_comments_dev_{k}"] = v
         for name in ("no_diacritics", "obfuscated", "original"):
             key = f"robust_{name}"
             if key in r:

@@ -126,16 +126,21 @@ def dev_outputs(engine: TextEngine, dev: list[dict[str, Any]]) -> tuple[np.ndarr
 
 def calibrate_engine(engine: TextEngine, dev: list[dict[str, Any]], cfg: ExportTextConfig) -> Calibration:
     """Fit the calibration of an exported ONNX file on its own dev outputs: temperatures, thresholds (F1 rule,
-    then the under-rating rule when configured) and the native heads' decision offsets."""
-    from training.calibration import calibrate, fit_native_offsets, native_labels_of
+    then the under-rating rule when configured), the native heads' decision offsets, and the band decision's
+    review threshold (vicas.band) for the policy's targets."""
+    from training.calibration import calibrate, fit_native_offsets, fit_review, known_band_rows, native_labels_of
     from training.text_data import severity_targets
 
     sev, nat, _ = dev_outputs(engine, dev)
     t = np.stack([severity_targets(r["labels"])[0] for r in dev])
     m = np.stack([severity_targets(r["labels"])[1] for r in dev])
-    calibration = calibrate(sev, t, m, cfg.recall_first, cfg.max_under_rating, load_policy())
+    policy = load_policy()
+    calibration = calibrate(sev, t, m, cfg.recall_first, cfg.max_under_rating, policy)
     calibration.native_offsets = fit_native_offsets(nat, native_labels_of(dev), NATIVE_HEADS)
-    return calibration
+    full = known_band_rows(dev)
+    probs = severity_probabilities(sev[full], calibration)
+    true_sev = [{c: int(dev[i]["labels"][c][0]) for c in CATEGORIES} for i in full]
+    return fit_review(probs, true_sev, calibration, policy)
 
 
 SHARE_GRID = np.round(np.linspace(0.0, 1.0, 11), 2)

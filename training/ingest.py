@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from tqdm import tqdm
 
 from training.adapters import PUBLIC_ADAPTERS, Record, read_own, read_reviewed, read_smishing
 from training.config import IngestConfig, load_section
+from training.real_labels import apply_real_labels, load_real_labels
 
 
 def write_records(records: Iterable[Record], path: Path, desc: str) -> int:
@@ -23,14 +25,20 @@ def write_records(records: Iterable[Record], path: Path, desc: str) -> int:
 
 
 def ingest(cfg: IngestConfig, out_dir: Path) -> dict[str, int]:
-    """Run every configured adapter; returns rows written per source."""
+    """Run every configured adapter; returns rows written per source (and real-labelled rows per split)."""
     counts: dict[str, int] = {}
+    real = load_real_labels(cfg.real_labels) if cfg.real_labels is not None else {}
+    joined: Counter[str] = Counter()
     for name in cfg.sources:
         if name == "smishing":
             rows = read_smishing(cfg.source_dir, cfg.smishing_dev_fraction, cfg.seed)
         else:
             rows = PUBLIC_ADAPTERS[name](cfg.source_dir)
-        counts[name] = write_records(rows, out_dir / f"{name}.jsonl", name)
+        counts[name] = write_records(apply_real_labels(rows, real, joined), out_dir / f"{name}.jsonl", name)
+    missing = len(real) - sum(joined.values())
+    if missing:
+        print(f"warning: {missing} real labels name rows that no configured source gave (source disabled?)")
+    counts.update({f"real_labels {k}": v for k, v in sorted(joined.items())})
     counts["own"] = write_records(read_own(cfg.own_dir), out_dir / "own.jsonl", "own")
     counts["reviewed"] = write_records(read_reviewed(cfg.reviewed_dir), out_dir / "reviewed.jsonl", "reviewed")
     return counts

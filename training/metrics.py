@@ -79,3 +79,37 @@ def reliability(probs: np.ndarray, target: np.ndarray, bins: int = 10) -> tuple[
         rows.append({"bin": b, "predicted": round(conf, 4), "observed": round(acc, 4), "count": int(sel.sum())})
         ece += sel.sum() / len(probs) * abs(conf - acc)
     return rows, round(float(ece), 4)
+
+
+def served_bands(
+    at_least: np.ndarray, floors: np.ndarray, policy: Policy, review_risk: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The band each item is served with under the policy's decision rule, and whether it goes to review."""
+    from vicas.band import decide_band
+    from vicas.taxonomy import BAND_ORDER
+
+    rule = policy.decision
+    threshold = rule.review_risk if rule.review_risk is not None else review_risk
+    out, review = [], []
+    for p, f in zip(at_least, floors, strict=True):
+        d = decide_band(p, BAND_ORDER[int(f)], rule.under_cost, rule.over_cost, threshold)
+        out.append(d.band.rank)
+        review.append(d.needs_review)
+    return np.array(out, dtype=int), np.array(review, dtype=bool)
+
+
+def band_decision_metrics(served: np.ndarray, review: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """The band as served: exact, within one, over-rated (all items), under-rated among the items decided
+    automatically and among all, and the share sent to review."""
+    if len(truth) == 0:
+        return {}
+    auto = ~review
+    return {
+        "exact": round(float((served == truth).mean()), 4),
+        "within_one": round(float((np.abs(served - truth) <= 1).mean()), 4),
+        "under_rating_auto": round(float((served[auto] < truth[auto]).mean()), 4) if auto.any() else 0.0,
+        "under_rating": round(float((served < truth).mean()), 4),
+        "over_rating": round(float((served > truth).mean()), 4),
+        "review_share": round(float(review.mean()), 4),
+        "n": len(truth),
+    }

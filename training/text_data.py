@@ -114,6 +114,11 @@ def restore_rows(rows: list[dict[str, Any]], restorer: DiacriticsRestorer | None
     return [{**r, "norm": restorer.model_view(r["text"], r["norm"])} for r in rows]
 
 
+def weight_key(row: dict[str, Any]) -> str:
+    """The sampling-weight key: 'real' for rows the project labelled on the whole contract, else the source."""
+    return "real" if row.get("meta", {}).get("real_labels") else str(row["source"])
+
+
 def encode_rows(rows: list[dict[str, Any]], tokenizer: PreTrainedTokenizerFast, max_length: int) -> list[Encoded]:
     texts = [r["norm"] for r in rows]
     enc = tokenizer(texts, truncation=True, max_length=max_length, return_offsets_mapping=True)
@@ -127,7 +132,7 @@ def encode_rows(rows: list[dict[str, Any]], tokenizer: PreTrainedTokenizerFast, 
                 if e > s and marks[s:e].max(initial=0.0) > 0:
                     tok_target[i] = 1.0
         native = {k: int(r["native"][v]) for k, v in NATIVE_KEYS.items() if v in r.get("native", {})}
-        out.append(Encoded(ids, target, mask, tok_target, 1.0 if marks is not None else 0.0, native, r["source"]))
+        out.append(Encoded(ids, target, mask, tok_target, 1.0 if marks is not None else 0.0, native, weight_key(r)))
     return out
 
 

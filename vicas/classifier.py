@@ -111,6 +111,11 @@ class ContentClassifier:
         self.limits = limits or ImageLimits()
         self.max_images = max_images
 
+    @property
+    def review_risk(self) -> float | None:
+        """The text model's fitted review threshold (see vicas.band)."""
+        return self.text.calibration.review_risk
+
     def version_for(self, item_has_images: bool) -> str:
         if item_has_images and self.images is not None:
             return f"{self.text.version}+{self.images.version}"

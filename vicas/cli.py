@@ -137,7 +137,9 @@ def _cmd_classify(args: argparse.Namespace) -> int:
                 out.write(json.dumps(p, ensure_ascii=False) + "\n")
                 continue
             item, _, imgs = p
-            res = build_result(next(preds), policy, classifier.version_for(bool(imgs)), item.age)
+            res = build_result(
+                next(preds), policy, classifier.version_for(bool(imgs)), item.age, classifier.review_risk
+            )
             out.write(json.dumps({"id": item.id, **res.model_dump(mode="json")}, ensure_ascii=False) + "\n")
         pending.clear()
 

@@ -22,6 +22,12 @@ class Calibration(BaseModel):
     thresholds: dict[str, list[float]] = Field(description="category -> 3 probability thresholds")
     evidence_threshold: float = Field(0.5, description="token probability above which a token is evidence")
     rule: str = Field("", description="how thresholds were chosen")
+    review_risk: float | None = Field(
+        None,
+        description="under-rating risk above which an item goes to review (vicas.band), fitted on dev at export "
+        "for the policy's targets; None: no review outcome",
+    )
+    review_rule: str = Field("", description="how review_risk was chosen, with its dev figures")
     native_offsets: dict[str, list[float]] = Field(
         default_factory=dict,
         description="native head -> offsets added to its logits before the decision (argmax, or > 0 for a "

@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from vicas.band import decide_band, severity_band_table
 from vicas.taxonomy import (
     ALLOWED_SEVERITIES,
     BAND_ORDER,
@@ -25,7 +27,7 @@ from vicas.taxonomy import (
 
 DEFAULT_POLICY_PATH = Path(__file__).parent / "policies" / "default.yaml"
 
-Action = Literal["allow", "warn", "redact", "block", "report"]
+Action = Literal["allow", "warn", "redact", "block", "report", "review"]
 
 
 class PolicyError(ValueError):
@@ -54,6 +56,26 @@ class AudienceRule(BaseModel):
     guardian_min_age: int = 0
 
 
+class DecisionRule(BaseModel):
+    """How the band is chosen from the model's band probabilities (see vicas.band): child-first costs
+    and the review outcome."""
+
+    model_config = ConfigDict(extra="forbid")
+    under_cost: float = Field(4.0, gt=0, description="cost of one band step too lenient (exposes a child)")
+    over_cost: float = Field(1.0, gt=0, description="cost of one band step too strict (over-blocking)")
+    review_target_under_rating: float = Field(
+        0.03, ge=0, le=1, description="under-rating allowed among items decided automatically (fitted on dev)"
+    )
+    review_max_share: float = Field(0.15, ge=0, le=1, description="most items sent to review (fitted on dev)")
+    review_risk: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="explicit under-rating risk above which an item goes to review; empty: the threshold the "
+        "model's export fitted on dev for the two targets above",
+    )
+
+
 class Policy(BaseModel):
     """A validated policy table."""
 
@@ -63,6 +85,11 @@ class Policy(BaseModel):
     audience: AudienceRule
     redact: dict[str, int] = Field(default_factory=dict)
     support: SupportRule
+    decision: DecisionRule = Field(default_factory=DecisionRule)
+
+    def band_table(self) -> np.ndarray:
+        """Per category, which severity threshold first reaches each band (for band probabilities)."""
+        return severity_band_table(self.bands)
 
     @field_validator("bands")
     @classmethod
@@ -141,6 +168,15 @@ class Decision(BaseModel):
     audience: AudienceDecision | None = None
     support: SupportReference | None = None
     policy_version: str
+    needs_review: bool = Field(
+        False, description="the band is uncertain: served with the stricter band and queued for a reviewer"
+    )
+    under_rating_risk: float | None = Field(
+        None, description="the model's probability that the true band is above the band served"
+    )
+    band_probabilities: dict[str, float] | None = Field(
+        None, description="band -> the model's probability that the item's true band is at least that band"
+    )
 
 
 def taxonomy_document(policy: Policy) -> dict[str, Any]:
@@ -171,11 +207,23 @@ def audience_allows(policy: Policy, band: Band, age: int) -> tuple[bool, bool]:
     return False, False
 
 
-def decide(severities: Mapping[str, int], policy: Policy, audience_age: int | None = None) -> Decision:
+def decide(
+    severities: Mapping[str, int],
+    policy: Policy,
+    audience_age: int | None = None,
+    band_at_least: np.ndarray | None = None,
+    review_risk: float | None = None,
+) -> Decision:
     """Turn per-category severities (0-3) into the contract's result.
 
     Categories missing from `severities` count as 0. Invalid names or values
     raise ValueError, so a model or reviewer bug cannot pass silently.
+
+    With `band_at_least` (the model's P(band >= b), see vicas.band) the band is the child-first cost
+    rule's, never below the band the severities call for, and an item whose under-rating risk stays
+    above the review threshold (the policy's `decision.review_risk`, else `review_risk`, the model's
+    fitted one) is served stricter and marked `needs_review`. Without it (a reviewer's severities,
+    `vicas decide`) the severities decide alone.
     """
     if audience_age is not None and not 0 <= audience_age <= 150:
         raise ValueError(f"audience_age must be between 0 and 150, got {audience_age}")
@@ -190,6 +238,13 @@ def decide(severities: Mapping[str, int], policy: Policy, audience_age: int | No
             check_severity(cat, sev)
         contributing.append((cat, sev, policy.band_for(cat, sev)))
     band = max((b for _, _, b in contributing), default=Band.P)
+    needs_review, risk, probs = False, None, None
+    if band_at_least is not None:
+        rule = policy.decision
+        threshold = rule.review_risk if rule.review_risk is not None else review_risk
+        bd = decide_band(band_at_least, band, rule.under_cost, rule.over_cost, threshold)
+        band, needs_review, risk = bd.band, bd.needs_review, bd.risk
+        probs = {b.value: p for b, p in zip(BAND_ORDER, bd.at_least, strict=True)}
     reasons = sorted(
         (Reason(category=c, severity=s, band=b, forced=(b == band)) for c, s, b in contributing),
         key=lambda r: (-r.band.rank, -r.severity, CATEGORIES.index(r.category)),
@@ -213,6 +268,8 @@ def decide(severities: Mapping[str, int], policy: Policy, audience_age: int | No
         actions.append("redact")
     if band is Band.C:
         actions.append("report")
+    if needs_review:
+        actions.append("review")
 
     support = None
     if any(severities.get(cat, 0) >= min_sev for cat, min_sev in policy.support.when.items()):
@@ -224,4 +281,7 @@ def decide(severities: Mapping[str, int], policy: Policy, audience_age: int | No
         audience=audience,
         support=support,
         policy_version=policy.version,
+        needs_review=needs_review,
+        under_rating_risk=risk,
+        band_probabilities=probs,
     )

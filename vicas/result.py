@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import BaseModel, Field
 
+from vicas.band import band_at_least, combine_at_least
 from vicas.combine import ItemPrediction
 from vicas.engine import TextPrediction
 from vicas.policy import AudienceDecision, Decision, Policy, Reason, SupportReference, decide
@@ -63,13 +65,49 @@ class ClassificationResult(BaseModel):
     images: list[ImageResult] = Field(default_factory=list, description="per image, for items with images")
     model_version: str
     policy_version: str
+    needs_review: bool = Field(
+        False,
+        description="the band is uncertain: it is served with the stricter band (as here) and the item is "
+        "queued for a reviewer; actions then include 'review'",
+    )
+    under_rating_risk: float | None = Field(
+        None, description="the model's probability that the item's true band is above the band served"
+    )
+    band_probabilities: dict[str, float] | None = Field(
+        None, description="band -> the model's probability that the item's true band is at least that band"
+    )
+
+
+def item_band_at_least(item: ItemPrediction, policy: Policy) -> np.ndarray | None:
+    """P(band >= b) from every text the model read in the item (its text, its images' OCR texts).
+
+    Pictures' own readings are deterministic: they enter the decision as the severities' floor.
+    """
+    readings = [item.text] if item.text is not None else []
+    readings += [part.ocr for part in item.images if part.ocr is not None]
+    readings = [r for r in readings if r.windows > 0]
+    if not readings:
+        return None
+    table = policy.band_table()
+    return combine_at_least([band_at_least(r.severity_probs, table) for r in readings])
 
 
 def build_result(
-    pred: TextPrediction | ItemPrediction, policy: Policy, model_version: str, audience_age: int | None = None
+    pred: TextPrediction | ItemPrediction,
+    policy: Policy,
+    model_version: str,
+    audience_age: int | None = None,
+    review_risk: float | None = None,
 ) -> ClassificationResult:
+    """The result of one item; `review_risk` is the model's fitted review threshold (its calibration's)."""
     item = pred if isinstance(pred, ItemPrediction) else ItemPrediction.from_text(pred)
-    decision: Decision = decide(item.severities, policy, audience_age=audience_age)
+    decision: Decision = decide(
+        item.severities,
+        policy,
+        audience_age=audience_age,
+        band_at_least=item_band_at_least(item, policy),
+        review_risk=review_risk,
+    )
     redact_cats = {c for c, sev in policy.redact.items() if item.severities.get(c, 0) >= sev}
     evidence = [
         EvidenceSpan(
@@ -112,4 +150,7 @@ def build_result(
         images=images,
         model_version=model_version,
         policy_version=decision.policy_version,
+        needs_review=decision.needs_review,
+        under_rating_risk=decision.under_rating_risk,
+        band_probabilities=decision.band_probabilities,
     )

@@ -65,7 +65,7 @@ class QueueFilter:
     partner: str | None = None
     date_from: date | None = None
     date_to: date | None = None
-    source: str | None = None  # "appeal": only items with an open appeal
+    source: str | None = None  # "appeal": items with an open appeal; "review": the model's review outcome
     max_confidence: float | None = None
     status: str = "pending"  # pending (open + awaiting_second) | reviewed | all
 
@@ -94,6 +94,8 @@ def queue(engine: Engine, f: QueueFilter, limit: int = 200) -> tuple[list[dict[s
         conds.append(flagged_items.c.created_at >= datetime.combine(f.date_from, datetime.min.time(), UTC))
     if f.date_to:
         conds.append(flagged_items.c.created_at <= datetime.combine(f.date_to, datetime.max.time(), UTC))
+    if f.source == "review":
+        conds.append(flagged_items.c.needs_review.is_(True))
     if f.source == "appeal":
         open_appeals = select(appeals.c.item_id).where(appeals.c.status == "open")
         conds.append(flagged_items.c.id.in_(open_appeals))

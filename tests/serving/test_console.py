@@ -36,6 +36,7 @@ def _item(
     minutes_ago: int = 0,
     score: float = 0.9,
     original: str | None = None,
+    needs_review: bool = False,
 ) -> FlaggedItem:
     text_ = "Bé Na lớp 3A nhà ở [ẩn], mày ngu quá"
     return FlaggedItem(
@@ -55,6 +56,8 @@ def _item(
         policy_version="p1",
         created_at=(datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(),
         private=seal(original, SECRET) if original else None,
+        needs_review=needs_review,
+        under_rating_risk=0.12 if needs_review else 0.01,
     )
 
 
@@ -66,7 +69,7 @@ def console(tiny_pipeline, database_url, tmp_path):
         create_user(db, name, PASSWORD, role)
     FlagStore(db, tmp_path / "spool").save(
         [
-            _item("a:0", "T13", {"harassment": 2}, minutes_ago=30, score=0.55),
+            _item("a:0", "T13", {"harassment": 2}, minutes_ago=30, score=0.55, needs_review=True),
             _item("b:0", "C", {"child_sexual": 3, "sexual": 2}, url="https://x.example/c", minutes_ago=10),
             _item(
                 "c:0",
@@ -145,6 +148,10 @@ def test_queue_order_filters_and_counts(console):
     assert ids_in_queue(page) == [3]
     assert ids_in_queue(client.get("/console/", params={"band": "T13"}).text) == [1]
     assert ids_in_queue(client.get("/console/", params={"max_confidence": "0.6"}).text) == [1]
+    # the band decision's review outcome is its own queue, marked in the list
+    review = client.get("/console/", params={"source": "review"}).text
+    assert ids_in_queue(review) == [1]
+    assert "Cần xem xét (mô hình không chắc)" in review and 'class="needs-review"' in review
     client.get("/console/lang/en")
     assert "3 items" in client.get("/console/").text
 
