@@ -65,6 +65,7 @@ class CorpusQCConfig(StageConfig):
     near_dup_threshold: float = Field(0.8, gt=0, le=1)
     min_positives: int = 150
     min_hard_negatives: int = 50
+    min_hard_negatives_total: int = Field(0, ge=0, description="hard negatives over all categories")
     min_clean: int = 400
     min_total: int = 3000
     agreement_min_kappa: float = 0.7

@@ -125,8 +125,11 @@ def count_table(items: list[Item]) -> dict[str, dict[str, int]]:
 
 
 def _hard_negative_for(it: Item, category: str) -> bool:
-    """A hard negative counts for the categories its id prefix targets (the authoring shard)."""
-    return category in SHARD_CATEGORIES.get(it.id.split("-")[0], ())
+    """A hard negative counts for the categories its id prefix targets (the authoring shard; round 2 ids
+    are `r2-<shard>-NNNN`)."""
+    parts = it.id.split("-")
+    shard = f"r2-{parts[1]}" if parts[0] == "r2" and len(parts) > 2 else parts[0]
+    return category in SHARD_CATEGORIES.get(shard, ())
 
 
 SHARD_CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -137,6 +140,13 @@ SHARD_CATEGORIES: dict[str, tuple[str, ...]] = {
     "pg": ("profanity", "gambling"),
     "sp": ("scam", "personal_data"),
     "cl": ("violence",),
+    # round 2: registers where children are (data/own/briefs/authoring_round2.md)
+    "r2-cp": ("child_sexual", "personal_data"),
+    "r2-sd": ("self_harm", "dangerous_acts"),
+    "r2-hp": ("hate", "profanity", "harassment"),
+    "r2-gs": ("gambling", "scam"),
+    "r2-ssv": ("sexual", "substances", "violence"),
+    "r2-hn": tuple(CATEGORIES),
 }
 
 
@@ -184,6 +194,9 @@ def check_targets(items: list[Item], table: dict[str, dict[str, int]], cfg: Corp
     problems = []
     if len(items) < cfg.min_total:
         problems.append(f"{len(items)} items, target {cfg.min_total}")
+    hard = sum(1 for it in items if it.kind == "hard_negative")
+    if hard < cfg.min_hard_negatives_total:
+        problems.append(f"{hard} hard negatives in all, target {cfg.min_hard_negatives_total}")
     clean = sum(1 for it in items if it.kind == "clean" and not any(it.labels.values()))
     if clean < cfg.min_clean:
         problems.append(f"{clean} clean items, target {cfg.min_clean}")

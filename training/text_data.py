@@ -111,7 +111,10 @@ def restore_rows(rows: list[dict[str, Any]], restorer: DiacriticsRestorer | None
     """Rows whose `norm` is what the served model reads: diacritics restored where the text lacks them."""
     if restorer is None:
         return rows
-    return [{**r, "norm": restorer.model_view(r["text"], r["norm"])} for r in rows]
+    from tqdm import tqdm
+
+    bar = tqdm(rows, desc="restore diacritics", unit=" texts", leave=False, mininterval=5, disable=len(rows) < 1000)
+    return [{**r, "norm": restorer.model_view(r["text"], r["norm"])} for r in bar]
 
 
 def weight_key(row: dict[str, Any]) -> str:

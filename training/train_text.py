@@ -187,7 +187,7 @@ def train(
     np.random.seed(cfg.seed)
     torch.set_num_threads(cfg.threads) if cfg.threads else None
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    started = time.time()
+    prep_started = time.time()
 
     train_rows = load_rows(prepared / "train.jsonl", cfg.limit_train)
     dev_rows = load_rows(prepared / "dev.jsonl", cfg.limit_dev)
@@ -212,6 +212,10 @@ def train(
     watch_data = early_stopping_subset(dev_data, cfg.watch_rows, cfg.seed)
     pad_id = int(tokenizer.pad_token_id)
     pos_weight = positive_weights(train_data, cfg.pos_weight_cap)
+    # the safety stop counts training time only: data loading, diacritics restoration and encoding above
+    # depend on the data's size, not on the step budget
+    started = time.time()
+    prep_minutes = round((started - prep_started) / 60, 2)
 
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
     enc_params = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
@@ -298,6 +302,7 @@ def train(
         "best_dev_macro_f1_presence": round(best_f1, 4),
         "stop_reason": stop_reason,
         "minutes": round((time.time() - started) / 60, 2),
+        "data_minutes": prep_minutes,
         "train_examples": len(train_data),
         "dev_examples": len(dev_data),
         "vocab_size": int(final.encoder.config.vocab_size),
