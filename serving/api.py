@@ -679,10 +679,23 @@ def _safe_usage(db: Any, partner_id: int, items: int) -> None:
 
 
 async def _flush_loop(store: FlagStore, metrics: Metrics, every: float = 2.0) -> None:
+    """Drain the spool for ever: an error in one round is logged and the next round tries again (a dead
+    loop would leave every later flagged item in the spool)."""
     while True:
         await asyncio.sleep(every)
-        if store.spooled_count():
-            n = await asyncio.to_thread(store.flush_spool)
-            if n:
-                log.info("flushed %d spooled flagged items", n)
-        metrics.spooled.set(store.spooled_count())
+        try:
+            await flush_once(store, metrics)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("spool flush failed; retrying in %.0f s", every)
+
+
+async def flush_once(store: FlagStore, metrics: Metrics) -> int:
+    n = 0
+    if await asyncio.to_thread(store.spooled_count):
+        n = await asyncio.to_thread(store.flush_spool)
+        if n:
+            log.info("flushed %d spooled flagged items", n)
+    metrics.spooled.set(await asyncio.to_thread(store.spooled_count))
+    return n

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +15,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from serving.db import flagged_items, verdicts
+from serving.spool import Spool
 
 log = logging.getLogger("vicas.store")
 
@@ -56,16 +54,20 @@ def domain_of(url: str | None) -> str | None:
     return host.lower().removeprefix("www.") if host else None
 
 
+def parse_flagged(record: dict[str, Any]) -> FlaggedItem:
+    """A spooled record back into an item; TypeError or ValueError when it is not one."""
+    item = FlaggedItem(**record)
+    datetime.fromisoformat(item.created_at)
+    if not item.item_key or not isinstance(item.categories, dict):
+        raise ValueError("not a flagged item")
+    return item
+
+
 class FlagStore:
     def __init__(self, engine: Engine, spool_dir: Path) -> None:
         self.engine = engine
         self.spool_dir = spool_dir
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-
-    @property
-    def pending_path(self) -> Path:
-        return self.spool_dir / "pending.jsonl"
+        self.spool = Spool(spool_dir)
 
     def _insert(self, items: list[FlaggedItem]) -> int:
         """Insert, ignoring items already stored (same item_key); returns how many were new."""
@@ -87,11 +89,7 @@ class FlagStore:
         return len(set(keys) - present)
 
     def _spool(self, items: list[FlaggedItem]) -> None:
-        with self._lock, self.pending_path.open("a", encoding="utf-8") as f:
-            for i in items:
-                f.write(json.dumps(asdict(i), ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        self.spool.append([asdict(i) for i in items])
 
     def save(self, items: list[FlaggedItem]) -> str:
         """'stored' or 'spooled'. Never raises for a database outage."""
@@ -108,31 +106,15 @@ class FlagStore:
             return "spooled"
 
     def spooled_count(self) -> int:
-        n = 0
-        for p in self.spool_dir.glob("*.jsonl"):
-            with p.open(encoding="utf-8") as f:
-                n += sum(1 for line in f if line.strip())
-        return n
+        return self.spool.count()
 
     def flush_spool(self) -> int:
-        """Move spooled items into the database; returns how many were new. Safe to call any time."""
-        with self._lock:
-            if self.pending_path.exists():
-                self.pending_path.rename(self.spool_dir / f"flushing-{time.time_ns()}.jsonl")
-        stored = 0
-        for path in sorted(self.spool_dir.glob("flushing-*.jsonl")):
-            items = [
-                FlaggedItem(**json.loads(line))
-                for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip()
-            ]
-            try:
-                for start in range(0, len(items), 500):
-                    stored += self._insert(items[start : start + 500])
-            except (OperationalError, DBAPIError):
-                return stored  # still down: the file stays for the next flush
-            path.unlink()
-        return stored
+        """Move spooled items into the database; returns how many were new. Safe to call any time, from
+        any worker; unreadable lines are set aside (`Spool.rejected`)."""
+        try:
+            return self.spool.flush(parse_flagged, self._insert)
+        except (OperationalError, DBAPIError):
+            return 0  # still down: the files stay for the next flush
 
     def count(self) -> int:
         with self.engine.connect() as conn:
