@@ -156,7 +156,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
                 date_from=date.fromisoformat(date_from) if date_from else None,
                 date_to=date.fromisoformat(date_to) if date_to else None,
                 source=source or None,
-                max_confidence=float(max_confidence) if max_confidence else None,
+                max_confidence=float(max_confidence.replace(",", ".")) if max_confidence else None,
                 status=status,
             )
         except ValueError as e:
@@ -248,9 +248,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         from serving.review.reports import report_data
 
         user = require(request, "reports")
-        data = report_data(
-            engine, date.fromisoformat(start) if start else None, date.fromisoformat(end) if end else None
-        )
+        data = report_data(engine, *_period(start, end))
         return render(
             request,
             "reports.html",
@@ -266,9 +264,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         from serving.review.reports import report_csv, report_data, report_pdf
 
         require(request, "reports")
-        data = report_data(
-            engine, date.fromisoformat(start) if start else None, date.fromisoformat(end) if end else None
-        )
+        data = report_data(engine, *_period(start, end))
         if fmt == "csv":
             return Response(
                 report_csv(data),
@@ -288,9 +284,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         from serving.review.reports import report_charts, report_data
 
         require(request, "reports")
-        charts = report_charts(
-            report_data(engine, date.fromisoformat(start) if start else None, date.fromisoformat(end) if end else None)
-        )
+        charts = report_charts(report_data(engine, *_period(start, end)))
         if name not in charts:
             raise HTTPException(404, f"charts: {sorted(charts)}")
         return Response(charts[name], media_type="image/png")
@@ -301,7 +295,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
 
         user = require(request, "blocklists")
         return render(
-            request, "blocklists.html", user, min_band=min_band, entries=blocklist_entries(engine, Band(min_band))
+            request, "blocklists.html", user, min_band=min_band, entries=blocklist_entries(engine, _band(min_band))
         )
 
     @router.get("/blocklists/{fmt}")
@@ -309,10 +303,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         from serving.review.blocklists import blocklist_entries, csv_list, hosts_file, rpz_zone
 
         require(request, "blocklists")
-        try:
-            band = Band(min_band)
-        except ValueError as e:
-            raise HTTPException(422, f"min_band must be one of {[b.value for b in BAND_ORDER]}") from e
+        band = _band(min_band)
         entries = blocklist_entries(engine, band)
         makers = {"hosts": (hosts_file, "text/plain"), "rpz": (rpz_zone, "text/dns"), "csv": (csv_list, "text/csv")}
         if fmt not in makers:
@@ -358,3 +349,24 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         return RedirectResponse(f"/console/admin?m=exported {n} items to {path}", status_code=303)
 
     return router
+
+
+def _day(value: str | None, name: str) -> date | None:
+    """A query date (YYYY-MM-DD) or None; a bad one is the client's error (422), never a 500."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise HTTPException(422, f"{name} must be a date written YYYY-MM-DD, got {value!r}") from e
+
+
+def _period(start: str | None, end: str | None) -> tuple[date | None, date | None]:
+    return _day(start, "start"), _day(end, "end")
+
+
+def _band(value: str) -> Band:
+    try:
+        return Band(value)
+    except ValueError as e:
+        raise HTTPException(422, f"min_band must be one of {[b.value for b in BAND_ORDER]}, got {value!r}") from e

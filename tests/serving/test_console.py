@@ -300,3 +300,30 @@ def test_reports_and_blocklists_for_supervisors(console):
     rpz = client.get("/console/blocklists/rpz", params={"min_band": "C"}).text
     assert "x.example CNAME ." in rpz and verify_checksum(rpz)
     assert client.get("/console/blocklists/csv", params={"min_band": "R21"}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/console/blocklists", {"min_band": "X"}),
+        ("/console/blocklists/hosts", {"min_band": "R21"}),
+        ("/console/reports", {"start": "2026-13-45"}),
+        ("/console/reports", {"end": "hôm qua"}),
+        ("/console/reports/export.csv", {"start": "01/12/2026"}),
+        ("/console/reports/export.pdf", {"end": "x"}),
+        ("/console/reports/chart/by_band.png", {"start": "yesterday"}),
+    ],
+)
+def test_bad_query_values_get_422_not_500(console, path, params):
+    """Issue: a partner API that stays up, item 14: these answered 500 and reset the connection."""
+    client, _ = console
+    login(client, "sup")
+    r = client.get(path, params=params)
+    assert r.status_code == 422, (path, params, r.status_code)
+    assert next(iter(params)) in r.text
+
+
+def test_confidence_filter_accepts_a_decimal_comma(console):
+    client, _ = console
+    login(client, "rev1")
+    assert ids_in_queue(client.get("/console/", params={"max_confidence": "0,6"}).text) == [1]
