@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import text as sql_text
+from sqlalchemy.exc import OperationalError
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -208,9 +209,16 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            migrate(settings.database_url)
-        except Exception as e:
-            log.error("database migration failed, flagged items will be spooled: %s", e)
+            await asyncio.to_thread(migrate, settings.database_url)
+            app.state.schema = "ok"
+        except OperationalError as e:  # unreachable: classify anyway, spool flagged items, migrate when it returns
+            log.error("database unreachable at start (%s): serving degraded, migration retried", e.__class__.__name__)
+            app.state.schema = "pending: database unreachable at start"
+        except Exception as e:  # a migration that fails is a broken deployment, not an outage
+            raise RuntimeError(
+                f"database migration failed ({e.__class__.__name__}: {e}); the service will not start on a "
+                "half-migrated schema. Fix the database or the migration (alembic history), then restart."
+            ) from e
         text_engine = engine or TextEngine(settings.model_dir, threads=settings.ort_threads)
         shared = SharedCache(settings.redis_url) if settings.redis_url else None
         batcher = MicroBatcher(
@@ -219,7 +227,7 @@ def create_app(
         await batcher.start()
         app.state.batcher = batcher
         app.state.images = image_reader or make_image_reader(settings)
-        flusher = asyncio.create_task(_flush_loop(store, metrics))
+        flusher = asyncio.create_task(_flush_loop(store, metrics, app=app, database_url=settings.database_url))
         yield
         flusher.cancel()
         await batcher.stop()
@@ -460,6 +468,7 @@ def create_app(
         body = {
             "model": batcher.version if batcher else None,
             "database": "ok" if db_ok else "unreachable",
+            "schema": getattr(request.app.state, "schema", None),
             "spooled": store.spooled_count(),
         }
         return JSONResponse(body, status_code=200 if batcher else 503)
@@ -678,12 +687,19 @@ def _safe_usage(db: Any, partner_id: int, items: int) -> None:
         log.warning("usage not counted: %s", e.__class__.__name__)
 
 
-async def _flush_loop(store: FlagStore, metrics: Metrics, every: float = 2.0) -> None:
+async def _flush_loop(
+    store: FlagStore, metrics: Metrics, every: float = 2.0, app: FastAPI | None = None, database_url: str = ""
+) -> None:
     """Drain the spool for ever: an error in one round is logged and the next round tries again (a dead
-    loop would leave every later flagged item in the spool)."""
+    loop would leave every later flagged item in the spool). A migration the start could not run (database
+    unreachable) is run first, once the database answers."""
     while True:
         await asyncio.sleep(every)
         try:
+            if app is not None and getattr(app.state, "schema", "ok") != "ok":
+                await asyncio.to_thread(migrate, database_url)
+                app.state.schema = "ok"
+                log.info("database reachable again: schema migrated")
             await flush_once(store, metrics)
         except asyncio.CancelledError:
             raise

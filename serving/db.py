@@ -162,12 +162,47 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+MIGRATION_LOCK_ID = 0x76696361  # PostgreSQL advisory lock key ("vica"), held while migrating
+
+
 def migrate(url: str) -> None:
-    """Bring the database to the newest schema (alembic upgrade head)."""
+    """Bring the database to the newest schema (alembic upgrade head), one process at a time.
+
+    Workers and replicas starting together would race on the same upgrade: on PostgreSQL the upgrade runs
+    under a session advisory lock, on SQLite under an exclusive `flock` beside the database file. The
+    second process then finds the schema at head and does nothing. Raises what the upgrade raises: an
+    unreachable database (OperationalError) or a migration that fails.
+    """
+    import fcntl
+
     from alembic import command
     from alembic.config import Config
+    from sqlalchemy import pool, text
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(cfg, "head")
+    engine = create_engine(url, poolclass=pool.NullPool)
+    lock_file = None
+    try:
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            lock_file = open(f"{engine.url.database}.migrate.lock", "a")  # noqa: SIM115 (held to the end)
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_ID})
+                conn.commit()
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+            finally:
+                if conn.dialect.name == "postgresql":
+                    conn.rollback()
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_ID})
+                    conn.commit()
+    finally:
+        if lock_file is not None:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+            lock_file.close()
+        engine.dispose()
