@@ -30,6 +30,7 @@ from serving.batcher import MicroBatcher, SharedCache, content_hash
 from serving.config import Settings
 from serving.db import make_engine, migrate
 from serving.keys import Partner, count_usage, make_rate_limiter, verify_key
+from serving.review import audit
 from serving.review.service import ReviewError, create_appeal, get_appeal, seal
 from serving.review.web import LoginRequired, build_router
 from serving.store import FlaggedItem, FlagStore, domain_of, lookup_verdict, record_verdict
@@ -241,6 +242,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    audit.configure(settings.secret_key)
     session_secret = settings.secret_key or secrets.token_urlsafe(32)
     if not settings.secret_key:
         log.warning("VICAS_SECRET_KEY is not set: console sessions end on restart and originals are not sealed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,7 +53,17 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     audit = sub.add_parser("audit", help="the console's hash-chained audit log")
     asub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    v = asub.add_parser("verify", help="recompute the hash chain; exit 1 if any entry was edited or deleted")
+    v = asub.add_parser(
+        "verify",
+        help="recompute the hash chain and (with VICAS_SECRET_KEY) each entry's HMAC; exit 1 if any entry was "
+        "edited, inserted or deleted",
+    )
+    v.add_argument(
+        "--expect",
+        metavar="ID:HASH",
+        help="an entry's id and hash printed by an earlier verify and kept outside the database: it must still "
+        "be there unchanged (catches a rewritten or cut-off chain)",
+    )
     v.set_defaults(func=_audit_verify)
 
     review = sub.add_parser("review", help="reviewed items")
@@ -91,9 +102,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _db() -> tuple[Settings, Engine]:
     from serving.config import Settings
     from serving.db import make_engine, migrate
+    from serving.review import audit
 
     settings = Settings()
     migrate(settings.database_url)
+    audit.configure(settings.secret_key)  # console actions from the shell are signed like the app's
     return settings, make_engine(settings.database_url)
 
 
@@ -167,11 +180,24 @@ def _users_create(args: argparse.Namespace) -> int:
 def _audit_verify(args: argparse.Namespace) -> int:
     from serving.review.audit import verify
 
-    _, db = _db()
-    result = verify(db)
+    settings, db = _db()
+    expect = None
+    if args.expect:
+        ident, _, digest = args.expect.partition(":")
+        if not ident.isdigit() or len(digest) != 64:
+            print(f"--expect must be ID:HASH as printed by an earlier verify, got {args.expect!r}", file=sys.stderr)
+            return 2
+        expect = (int(ident), digest)
+    result = verify(db, settings.secret_key, expect)
     for p in result.problems:
         print(p)
-    print(f"{result.entries} entries, chain {'intact' if result.ok else 'BROKEN'}, head {result.head}")
+    macs = (
+        f", {result.macs_checked} HMACs checked" if settings.secret_key else ", HMACs not checked (no VICAS_SECRET_KEY)"
+    )
+    print(
+        f"{result.entries} entries, chain {'intact' if result.ok else 'BROKEN'}{macs}, "
+        f"head {result.head_id}:{result.head}"
+    )
     return 0 if result.ok else 1
 
 

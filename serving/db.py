@@ -140,6 +140,18 @@ audit_log = Table(
     Column("after", Text, nullable=False),  # JSON
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
+    # HMAC-SHA256 of `hash` under VICAS_SECRET_KEY, a key the database does not hold: whoever can write the
+    # database can recompute the chain but not these (serving.review.audit)
+    Column("mac", String(64), nullable=True),
+)
+
+# The chain's head in one row, advanced compare-and-swap by every append (no two entries follow the same one)
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

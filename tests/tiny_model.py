@@ -6,6 +6,7 @@ by the model-stage, CLI, notebook and API tests.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import joblib
@@ -63,15 +64,40 @@ def make_tiny_base(folder: Path, texts: list[str]) -> Path:
     return folder
 
 
+# the project's labels on a few of the invented public rows: ids, hashes and labels, as data/real_labels has them
+REAL_LABELS = [
+    ("vihsd", "train", 1, "đm cái game lag vl", {"profanity": 2}),  # stays in train
+    ("vihsd", "train", 2, "thằng kia ngu như bò", {"harassment": 2}),  # held out: real-text test
+    ("vithsd", "train", 0, "bọn miền đó toàn lừa đảo", {"hate": 1}),  # held out
+    ("vihsd", "dev", 1, "con này xấu vãi", {"harassment": 2, "profanity": 1}),  # dev: tunes
+    ("victsd", "train", 0, "bài viết rất hữu ích", {}),
+]
+
+
+def write_real_labels(path: Path) -> Path:
+    from training.real_labels import text_hash
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"id": f"{src}-{split}-{row:05d}", "source": src, "split": split, "row": row, "sha": text_hash(text),
+         "stratum": "random:" + src, "labels": labels}
+        for src, split, row, text, labels in REAL_LABELS
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 def build_tiny_pipeline(root: Path) -> dict[str, Path]:
     src = make_source_dir(root)
     own = make_own_dir(root, OWN_ITEMS + EXTRA_OWN)
+    real = write_real_labels(root / "real_labels" / "labels.jsonl")
     params = {
         "ingest": {
             "source_dir": str(src),
             "sources": ["vihsd", "victsd", "vihos", "vithsd", "vispamreviews", "smishing"],
             "own_dir": str(own),
             "reviewed_dir": str(root / "reviewed"),
+            "real_labels": str(real),
             "smishing_dev_fraction": 0.25,
         },
         "prepare": {"near_dup_threshold": 0.9, "own_split": {"train": 0.5, "dev": 0.25, "test": 0.25}},

@@ -178,6 +178,16 @@ def test_evaluate_writes_metrics_plots_and_card(pipeline):
     assert (root / "plots" / "reliability.png").exists()
     card = (root / "card.md").read_text()
     assert "Model card" in card and "authored" in card
+    # the ratings table: own test and the held-out real-text labels, the band as served, the review share
+    details = json.loads((root / "d.json").read_text())
+    assert details["real_test_rows"] == 2  # the two held-out labelled rows, never trained on
+    for system in ("model", "baseline"):
+        real = details["results"][system]["real_test"]
+        assert set(real["band"]) >= {"exact", "under_rating_auto", "review_share", "over_rating"}
+        assert real["risk_coverage"] and "band_severity_rule" in real
+        assert f"{system}/real_test_band_review_share" in flat and f"{system}/own_test_band_exact" in flat
+    assert "## Ratings (own test / real-text test; percentages)" in card
+    assert (root / "plots" / "risk_coverage.png").exists()
 
 
 def test_cli_classify_writes_one_line_per_input_and_reports_bad_lines(pipeline, tmp_path, capsys):

@@ -51,9 +51,8 @@ def test_a_failing_migration_stops_the_service(tiny_pipeline, database_url, tmp_
         conn.execute(text("UPDATE alembic_version SET version_num = 'not-a-revision'"))
     engine.dispose()
     settings = Settings(model_dir=tiny_pipeline["model"], database_url=database_url, spool_dir=tmp_path / "spool")
-    with pytest.raises(RuntimeError, match="database migration failed"):
-        with TestClient(create_app(settings)):
-            pass
+    with pytest.raises(RuntimeError, match="database migration failed"), TestClient(create_app(settings)):
+        pass
 
 
 def test_an_unreachable_database_at_start_serves_degraded(tiny_pipeline, tmp_path):

@@ -39,7 +39,8 @@ def _check_result(body: dict[str, object], expect_review: bool) -> None:
     assert ("review" in body["actions"]) is expect_review  # type: ignore[operator]
     probs = body["band_probabilities"]
     assert isinstance(probs, dict) and list(probs) == [b.value for b in BAND_ORDER]
-    assert probs["P"] == 1.0 and all(a >= b for a, b in zip(list(probs.values()), list(probs.values())[1:]))
+    values = list(probs.values())
+    assert probs["P"] == 1.0 and all(a >= b for a, b in zip(values, values[1:], strict=False))
     assert 0.0 <= float(body["under_rating_risk"]) <= 1.0  # type: ignore[arg-type]
 
 

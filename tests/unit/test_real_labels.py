@@ -115,7 +115,14 @@ def test_assemble_writes_labels_without_texts_and_qc_reads_them(tmp_path: Path) 
     (labelling / "first").mkdir(parents=True)
     (labelling / "second").mkdir()
     sample = [
-        {"id": i, "source": "vihsd", "split": "train", "row": int(i[-5:]), "sha": text_hash(t), "stratum": "random:vihsd"}
+        {
+            "id": i,
+            "source": "vihsd",
+            "split": "train",
+            "row": int(i[-5:]),
+            "sha": text_hash(t),
+            "stratum": "random:vihsd",
+        }
         for i, t in texts.items()
     ]
     _write_labels(labelling / "sample.jsonl", sample)  # type: ignore[arg-type]
