@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from serving.db import flagged_items, verdicts
 from serving.spool import Spool
+from vicas.taxonomy import BAND_ORDER, Band
 
 log = logging.getLogger("vicas.store")
 
@@ -150,7 +151,10 @@ def record_verdict(
     with engine.begin() as conn:
         cond = verdicts.c.url == url
         if source == "model":
-            cond = cond & (verdicts.c.source == "model")
+            # a model verdict never overwrites a reviewed one, nor lowers a model one: a harmless post at the
+            # same URL must not clear the band another item there earned (only a reviewer lowers a band)
+            not_higher = [b.value for b in BAND_ORDER if b.rank <= Band(band).rank]
+            cond = cond & (verdicts.c.source == "model") & verdicts.c.band.in_(not_higher)
         res = conn.execute(update(verdicts).where(cond).values(**values))
         if res.rowcount == 0:
             exists = conn.execute(select(verdicts.c.url).where(verdicts.c.url == url)).first()
@@ -163,7 +167,8 @@ def record_verdict(
 
 
 def lookup_verdict(engine: Engine, url: str | None = None, domain: str | None = None) -> dict[str, Any] | None:
-    """By URL, or the latest for a domain; reviewed verdicts take precedence over model ones."""
+    """By URL, or for a domain the highest band among its URLs; reviewed verdicts take precedence over model
+    ones (a reviewed verdict is a person's decision; among verdicts of one kind the strictest stands)."""
     with engine.connect() as conn:
         if url:
             q = select(verdicts).where(verdicts.c.url == url)
@@ -173,7 +178,7 @@ def lookup_verdict(engine: Engine, url: str | None = None, domain: str | None = 
         rows = conn.execute(q).mappings().all()
     if not rows:
         return None
-    best = max(rows, key=lambda r: (r["source"] == "reviewed", r["updated_at"]))
+    best = max(rows, key=lambda r: (r["source"] == "reviewed", Band(r["band"]).rank, r["updated_at"]))
     out = dict(best)
     out["updated_at"] = best["updated_at"].isoformat()
     return out

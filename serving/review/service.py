@@ -205,6 +205,8 @@ def record_decision(
             first = item["reviews"][-1]
             if first["reviewer"] == user.username:
                 raise ReviewError("the second review of a C decision must be by another reviewer")
+            if not user.can("second_review"):
+                raise ReviewError("the second review of a C decision is a supervisor's (four eyes)")
             final_cats, final_band = json.loads(first["categories"]), first["band"]
             status = "reviewed"
         else:
@@ -260,11 +262,12 @@ def create_appeal(
         raise ReviewError("an appeal names an item id or a URL")
     with engine.begin() as conn:
         if item_id is not None:
-            exists = conn.execute(
-                select(flagged_items.c.id, flagged_items.c.url).where(flagged_items.c.id == item_id)
-            ).first()
+            q = select(flagged_items.c.id, flagged_items.c.url).where(flagged_items.c.id == item_id)
+            if partner is not None:  # a partner appeals only its own items (and learns nothing of others')
+                q = q.where(flagged_items.c.partner == partner)
+            exists = conn.execute(q).first()
             if exists is None:
-                raise ReviewError(f"no item {item_id}")
+                raise ReviewError(f"no item {item_id} for this partner")
             url = url or exists[1]
         res = conn.execute(
             insert(appeals).values(
@@ -306,10 +309,15 @@ def decide_appeal(engine: Engine, appeal_id: int, user: User, outcome: str, note
     appeal = get_appeal(engine, appeal_id)
     if appeal is None or appeal["status"] != "open":
         raise ReviewError(f"no open appeal {appeal_id}")
+    item = get_item(engine, appeal["item_id"]) if appeal["item_id"] is not None else None
     if outcome == "overturned":
         if band is None:
             raise ReviewError("an overturned appeal needs the new band")
         Band(band)
+        if item is not None and item["status"] == "awaiting_second":
+            raise ReviewError("the item waits for its second review; decide the appeal once that is done")
+    # four eyes: an appeal that ends at C is one reviewer's decision until a second one confirms it
+    needs_second = outcome == "overturned" and band == Band.C.value
     now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(
@@ -317,12 +325,31 @@ def decide_appeal(engine: Engine, appeal_id: int, user: User, outcome: str, note
             .where(appeals.c.id == appeal_id)
             .values(status=outcome, decided_band=band, decision_note=note, decided_by=user.username, decided_at=now)
         )
-        if outcome == "overturned" and appeal["item_id"] is not None:
-            conn.execute(
-                update(flagged_items)
-                .where(flagged_items.c.id == appeal["item_id"])
-                .values(final_band=band, status="reviewed", reviewed_at=now)
-            )
+        if outcome == "overturned" and item is not None:
+            if needs_second:
+                cats = item["final_categories"] or json.dumps(
+                    {c: v.get("severity", 0) for c, v in json.loads(item["categories"]).items() if v.get("severity")}
+                )
+                conn.execute(
+                    insert(reviews).values(
+                        item_id=item["id"],
+                        reviewer=user.username,
+                        decision="appeal_overturn",
+                        band=band,
+                        categories=cats,
+                        note=note,
+                        created_at=now,
+                    )
+                )
+                conn.execute(
+                    update(flagged_items).where(flagged_items.c.id == item["id"]).values(status="awaiting_second")
+                )
+            else:
+                conn.execute(
+                    update(flagged_items)
+                    .where(flagged_items.c.id == item["id"])
+                    .values(final_band=band, status="reviewed", reviewed_at=now)
+                )
         audit.append(
             conn,
             user.username,
@@ -331,7 +358,7 @@ def decide_appeal(engine: Engine, appeal_id: int, user: User, outcome: str, note
             {"status": "open"},
             {"status": outcome, "band": band, "note": note},
         )
-    if outcome == "overturned" and appeal["url"] and band:
+    if outcome == "overturned" and appeal["url"] and band and not needs_second:
         record_verdict(engine, appeal["url"], band, "reviewed", None, None, None)
 
 

@@ -174,9 +174,14 @@ def test_decisions_four_eyes_and_reviewed_verdicts(console):
     r = _decide(client, 2, "second_confirm")
     assert "another+reviewer" in r.headers["location"] or "another%20reviewer" in r.headers["location"]
     client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
-    login(client, "rev2")
-    _decide(client, 2, "second_confirm")
+    login(client, "rev2")  # another reviewer, but the second review is a supervisor's (the permission is checked)
+    r = _decide(client, 2, "second_confirm")
+    assert "supervisor" in unquote(r.headers["location"])
+    assert "awaiting_second" in client.get("/console/items/2").text
     _decide(client, 3, "change", **{"sev_gambling": "3", "sev_sexual": "0"})
+    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    login(client, "sup")
+    _decide(client, 2, "second_confirm")
     with db.connect() as conn:
         rows = {r["id"]: r for r in conn.execute(select(flagged_items)).mappings()}
     assert rows[1]["status"] == "reviewed" and rows[1]["final_band"] == "T13"
@@ -327,3 +332,77 @@ def test_confidence_filter_accepts_a_decimal_comma(console):
     client, _ = console
     login(client, "rev1")
     assert ids_in_queue(client.get("/console/", params={"max_confidence": "0,6"}).text) == [1]
+
+
+def _decide_appeal(client, appeal_id, outcome, band):
+    token = _csrf(client, "/console/appeals")
+    return client.post(
+        f"/console/appeals/{appeal_id}",
+        data={"outcome": outcome, "band": band, "note": "n", "csrf": token},
+        follow_redirects=False,
+    )
+
+
+def test_an_appeal_that_ends_at_c_waits_for_a_second_reviewer(console):
+    """Issue: a partner API that stays up, item 9: one person could put an item at C through an appeal."""
+    client, db = console
+    key = create_key(db, "telco-a", {"appeals", "verdicts"})
+    partner = {"Authorization": f"Bearer {key}"}
+    appeal_id = client.post("/v1/appeals", json={"item_id": 1, "reason": "nặng hơn thế"}, headers=partner).json()["id"]
+    login(client, "sup")
+    _decide_appeal(client, appeal_id, "overturned", "C")
+    with db.connect() as conn:
+        item = conn.execute(select(flagged_items).where(flagged_items.c.id == 1)).mappings().one()
+    assert item["status"] == "awaiting_second" and item["final_band"] is None  # not final on one person's word
+    r = _decide(client, 1, "second_confirm")  # the same supervisor cannot be the second pair of eyes
+    assert "another" in unquote(r.headers["location"])
+    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    login(client, "adm")
+    _decide(client, 1, "second_confirm")
+    with db.connect() as conn:
+        item = conn.execute(select(flagged_items).where(flagged_items.c.id == 1)).mappings().one()
+    assert item["status"] == "reviewed" and item["final_band"] == "C"
+
+
+def test_an_appeal_cannot_overrule_an_item_waiting_for_its_second_review(console):
+    client, db = console
+    key = create_key(db, "telco-a", {"appeals"})
+    login(client, "rev1")
+    _decide(client, 2, "confirm")  # C: waits for a second reviewer
+    appeal = client.post(
+        "/v1/appeals", json={"item_id": 2, "reason": "không phải"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    login(client, "sup")
+    r = _decide_appeal(client, appeal.json()["id"], "overturned", "P")
+    assert r.status_code == 422 and "second review" in r.text
+    with db.connect() as conn:
+        item = conn.execute(select(flagged_items).where(flagged_items.c.id == 2)).mappings().one()
+    assert item["status"] == "awaiting_second"
+
+
+def test_partners_cannot_appeal_or_read_each_others_items(console):
+    """Item 8: partner B could appeal A's item by id and read its URL in the answer."""
+    client, db = console
+    other = create_key(db, "telco-b", {"appeals"})
+    r = client.post("/v1/appeals", json={"item_id": 3, "reason": "x"}, headers={"Authorization": f"Bearer {other}"})
+    assert r.status_code == 422 and "cado.example" not in r.text
+    own = create_key(db, "telco-a2", {"appeals"})
+    with db.begin() as conn:
+        conn.execute(update(flagged_items).where(flagged_items.c.id == 3).values(partner="telco-a2"))
+    r = client.post("/v1/appeals", json={"item_id": 3, "reason": "x"}, headers={"Authorization": f"Bearer {own}"})
+    assert r.status_code == 201
+
+
+def test_a_lower_model_verdict_never_replaces_a_higher_one(console):
+    from serving.store import lookup_verdict, record_verdict
+
+    _client, db = console
+    url = "https://forum.example/thread/1"
+    record_verdict(db, url, "C", "model", "h1", "m", "p")
+    record_verdict(db, url, "P", "model", "h2", "m", "p")  # a harmless post at the same URL
+    assert lookup_verdict(db, url=url)["band"] == "C"
+    record_verdict(db, "https://forum.example/thread/2", "T13", "model", "h3", "m", "p")
+    assert lookup_verdict(db, domain="forum.example")["band"] == "C"  # a domain: the maximum of its URLs
+    record_verdict(db, url, "P", "reviewed", None, None, None)  # a reviewer may lower it
+    assert lookup_verdict(db, url=url)["band"] == "P"
