@@ -2,8 +2,8 @@
 """Check an authored corpus file: JSON, fields, categories and values, unique ids, duplicates.
 
 Usage: python3 scripts/check_corpus.py data/own/corpus/FILE.jsonl [...]
-Standard library only. Exit 1 when a file has a problem. Near duplicates: character 5-gram Jaccard >= 0.5
-within the file (the corpus QC stage's measure across the whole corpus).
+Needs only the repository (vicas.taxonomy) and the standard library. Exit 1 when a file has a problem.
+Near duplicates: character 5-gram Jaccard >= 0.5 within the file (the corpus QC stage's measure across the whole corpus).
 """
 
 from __future__ import annotations
@@ -12,21 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-ALLOWED = {
-    c: {1, 2, 3}
-    for c in (
-        "sexual",
-        "violence",
-        "self_harm",
-        "hate",
-        "harassment",
-        "profanity",
-        "substances",
-        "gambling",
-        "dangerous_acts",
-    )
-}
-ALLOWED.update({"child_sexual": {3}, "scam": {2, 3}, "personal_data": {2, 3}})
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's vicas package
+from vicas.taxonomy import check_severity
+
 KINDS = {"positive", "hard_negative", "clean"}
 STYLES = {"standard", "no_diacritics", "teencode", "obfuscated", "mixed_en", "emoji_heavy"}
 
@@ -63,10 +51,10 @@ def check(path: Path) -> list[str]:
             problems.append(f"line {n}: labels must be an object")
             labels = {}
         for cat, sev in labels.items():
-            if cat not in ALLOWED:
-                problems.append(f"line {n}: unknown category {cat!r}")
-            elif sev not in ALLOWED[cat]:
-                problems.append(f"line {n}: {cat}={sev!r} not allowed (use {sorted(ALLOWED[cat])})")
+            try:
+                check_severity(cat, sev)
+            except ValueError as e:
+                problems.append(f"line {n}: {e}")
         text = str(item.get("text", "")).strip()
         if not text:
             problems.append(f"line {n}: empty text")
