@@ -3,7 +3,7 @@
 
 Usage: python3 scripts/check_corpus.py data/own/corpus/FILE.jsonl [...]
 Needs only the repository (vicas.taxonomy) and the standard library. Exit 1 when a file has a problem.
-Near duplicates: character 5-gram Jaccard >= 0.5 within the file (the corpus QC stage's measure across the whole corpus).
+Near duplicates: character 5-gram Jaccard >= 0.5 within the file (the corpus QC stage's measure, corpus-wide).
 """
 
 from __future__ import annotations
