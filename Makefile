@@ -25,7 +25,7 @@ pipeline: setup  ## run the DVC pipeline offline: data, training, baseline, expo
 run: pipeline serve  ## the main job: pipeline, then the API on http://127.0.0.1:8000 with a fresh key
 
 serve: setup  ## the API and review console on the exported model; prints a partner key and the first admin
-	@test -f .env || echo "VICAS_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')" > .env
+	@test -f .env || (umask 077 && echo "VICAS_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')" > .env)
 	@. $(BIN)/activate && echo "API key for local testing (shown once):" && \
 	  vicas keys create --name "local-$$(date +%s)" && \
 	  vicas users ensure-admin && \

@@ -113,6 +113,17 @@ def _db() -> tuple[Settings, Engine]:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from serving.config import Settings
+
+    if args.workers > 1 and not Settings().secret_key:
+        # each worker would make up its own session key: a console login would work on one worker only,
+        # and sealed personal data could not be revealed by another
+        print(
+            "refusing to start several workers without VICAS_SECRET_KEY: set it (make serve writes one to .env) "
+            "so that every worker signs sessions and seals personal data with the same key",
+            file=sys.stderr,
+        )
+        return 2
     if args.workers > 1:
         uvicorn.run("serving.main:app", host=args.host, port=args.port, workers=args.workers)
     else:

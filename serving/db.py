@@ -97,6 +97,8 @@ users = Table(
     Column("failed_logins", Integer, nullable=False, default=0),
     Column("locked_until", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # part of every console session: logging out moves it on, so a copied cookie stops working
+    Column("session_epoch", Integer, nullable=False, default=0, server_default="0"),
 )
 
 reviews = Table(

@@ -27,6 +27,7 @@ class User:
     id: int
     username: str
     role: str
+    session_epoch: int = 0
 
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS[self.role]
@@ -84,13 +85,19 @@ def authenticate(engine: Engine, username: str, password: str) -> User:
         raise AccountError("wrong username or password") from None
     with engine.begin() as conn:
         conn.execute(update(users).where(users.c.id == row["id"]).values(failed_logins=0, locked_until=None))
-    return User(int(row["id"]), str(row["username"]), str(row["role"]))
+    return User(int(row["id"]), str(row["username"]), str(row["role"]), int(row["session_epoch"]))
 
 
 def get_user(engine: Engine, user_id: int) -> User | None:
     with engine.connect() as conn:
         row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
-    return User(int(row["id"]), str(row["username"]), str(row["role"])) if row else None
+    return User(int(row["id"]), str(row["username"]), str(row["role"]), int(row["session_epoch"])) if row else None
+
+
+def end_sessions(engine: Engine, user_id: int) -> None:
+    """Invalidate every console session of a user (logout): their cookies name the old epoch."""
+    with engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == user_id).values(session_epoch=users.c.session_epoch + 1))
 
 
 def _aware(dt: datetime) -> datetime:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from serving.config import Settings
 from serving.review import audit
-from serving.review.accounts import ROLES, AccountError, User, authenticate, create_user, get_user
+from serving.review.accounts import ROLES, AccountError, User, authenticate, create_user, end_sessions, get_user
 from serving.review.i18n import STRINGS, translator
 from serving.review.service import (
     QueueFilter,
@@ -67,8 +67,8 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
     def user_of(request: Request) -> User:
         uid = request.session.get("uid")
         user = get_user(engine, int(uid)) if uid is not None else None
-        if user is None:
-            raise LoginRequired
+        if user is None or request.session.get("epoch") != user.session_epoch:
+            raise LoginRequired  # unknown, or a session ended by logging out
         return user
 
     def require(request: Request, permission: str) -> User:
@@ -119,12 +119,15 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
             return render(request, "login.html", None, error=str(e))
         lang = request.session.get("lang", "vi")
         request.session.clear()  # a fresh session (and CSRF token) after signing in
-        request.session.update({"uid": user.id, "lang": lang})
+        request.session.update({"uid": user.id, "epoch": user.session_epoch, "lang": lang})
         return RedirectResponse("/console/", status_code=303)
 
     @router.post("/logout")
     async def logout(request: Request, csrf: str = Form("")) -> Response:
         check_csrf(request, csrf)
+        uid = request.session.get("uid")
+        if uid is not None:
+            end_sessions(engine, int(uid))  # a copy of this cookie must not outlive the logout
         request.session.clear()
         return RedirectResponse("/console/login", status_code=303)
 

@@ -406,3 +406,24 @@ def test_a_lower_model_verdict_never_replaces_a_higher_one(console):
     assert lookup_verdict(db, domain="forum.example")["band"] == "C"  # a domain: the maximum of its URLs
     record_verdict(db, url, "P", "reviewed", None, None, None)  # a reviewer may lower it
     assert lookup_verdict(db, url=url)["band"] == "P"
+
+
+def test_a_session_cookie_stops_working_after_logout(console):
+    """Item 10: a copied session cookie kept working after its owner logged out."""
+    client, _ = console
+    login(client, "rev1")
+    stolen = dict(client.cookies)
+    assert client.get("/console/", follow_redirects=False).status_code == 200
+    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    client.cookies.clear()
+    for name, value in stolen.items():
+        client.cookies.set(name, value)
+    r = client.get("/console/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/login"
+
+
+def test_several_workers_refuse_to_start_without_a_secret_key(monkeypatch, capsys):
+    monkeypatch.delenv("VICAS_SECRET_KEY", raising=False)
+    monkeypatch.chdir("/")  # no .env to read
+    assert cli.main(["serve", "--workers", "2"]) == 2
+    assert "VICAS_SECRET_KEY" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""audit chain: one head row advanced by every append; an HMAC per entry
+"""audit chain: one head row advanced by every append; an HMAC per entry; session epochs of console users
 
 Revision ID: 0004
 Revises: 0003
@@ -19,6 +19,8 @@ GENESIS = "0" * 64
 def upgrade() -> None:
     with op.batch_alter_table("audit_log") as batch:
         batch.add_column(sa.Column("mac", sa.String(64), nullable=True))
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"))
     head = op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -33,5 +35,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit_head")
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("session_epoch")
     with op.batch_alter_table("audit_log") as batch:
         batch.drop_column("mac")
