@@ -196,7 +196,7 @@ def fit_native_offsets(nat: np.ndarray, labels: list[dict[str, int]], heads: dic
 
 # --- the band decision's review threshold (vicas.band) -----------------------------------------------------
 
-REVIEW_GRID = tuple(round(float(x), 3) for x in np.arange(0.005, 0.2001, 0.005))
+REVIEW_GRID = tuple(round(float(x), 3) for x in np.arange(0.005, 0.5001, 0.005))  # up to the median rule
 
 
 def band_inputs(
@@ -205,7 +205,7 @@ def band_inputs(
     """For rows with a known band: P(band >= b), the band the predicted severities call for, the true band."""
     from vicas.band import band_at_least
 
-    at_least = band_at_least(probs, policy.band_table())
+    at_least = band_at_least(probs, policy.band_table(), policy.decision.combine)
     floors = np.array([decide(s, policy).band.rank for s in severities(probs, calibration)])
     truth = np.array([decide(s, policy).band.rank for s in true_sev])
     return at_least, floors, truth

@@ -126,7 +126,7 @@ def clean_comments_restricted(
         return {}
     policy = load_policy()
     p = probs[idx]
-    at_least = band_at_least(p, policy.band_table())
+    at_least = band_at_least(p, policy.band_table(), policy.decision.combine)
     floors = np.array([decide(s, policy).band.rank for s in severities(p, calibration)])
     served, review = served_bands(at_least, floors, policy, review_risk)
     return {

@@ -83,7 +83,7 @@ def ratings_table(res: dict[str, Any]) -> list[str]:
         (
             "ViHSD / ViCTSD toxic / ViHOS span (dev, native heads)",
             f"{_pct(bench['model'].get('vihsd_macro_f1'))} / {_pct(bench['model'].get('victsd_toxic_f1'))} / "
-            f"{bench['model'].get('vihos_span_f1') or 'n/a'}",
+            f"{float(bench['model'].get('vihos_span_f1') or 0):.3f}",
             f"{_pct(bench['baseline'].get('vihsd_macro_f1'))} / {_pct(bench['baseline'].get('victsd_toxic_f1'))} / n/a",
             ">= 70 / >= 60 / >= 0.80",
         ),
@@ -176,10 +176,14 @@ def text_model_card(out: dict[str, Any], model_dir: Path) -> str:
         "- Intended: triage of web content for a child-protection programme, with human review of flagged items "
         "(the review console), on Vietnamese text including no-diacritics, teencode and simple obfuscation.",
         "- Not intended: fully automatic sanctions against people, or legal determinations.",
-        "- Eight categories (sexual, child_sexual, self_harm, substances, gambling, dangerous_acts, scam aimed at "
-        "children, personal_data) are learned almost only from the project's **authored** corpus: realistic but "
-        "written by the project, not collected from the web. Scores on its test split are an upper bound of what "
-        "to expect on real traffic. Replace and extend it with reviewed real items (the review console's export).",
+        "- Training data: the public sets' own labels (partial: a few categories each), the project's labels on "
+        "12,000 of their real texts on all twelve categories (`data_cards/real_labels.md`, model-assisted, "
+        "double-labelled and adjudicated), and the project's **authored** corpus of 9,571 items "
+        "(`data_cards/own_corpus.md`). Real text contains few examples of child_sexual, personal_data, self_harm "
+        "and dangerous_acts, so those are learned almost only from authored items: realistic but written by the "
+        "project. Scores on the own test split are an upper bound of what to expect on real traffic for them; "
+        "the real-text test split measures the ordinary language of comments, reviews and SMS. Extend both with "
+        "reviewed real items (the review console's export).",
         "- Public benchmark figures below are on the **dev** splits (the test splits are withheld and measured "
         "elsewhere); papers report on test, so the comparison is indicative only.",
         "",

@@ -47,28 +47,41 @@ def severity_band_table(bands: Mapping[str, Mapping[int, Band]]) -> np.ndarray:
     return table
 
 
-def band_at_least(severity_probs: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """(..., C, 3) calibrated P(severity >= k) -> (..., N_BANDS) P(band >= b); P(band >= P) = 1."""
+def band_at_least(severity_probs: np.ndarray, table: np.ndarray, combine: str = "independent") -> np.ndarray:
+    """(..., C, 3) calibrated P(severity >= k) -> (..., N_BANDS) P(band >= b); P(band >= P) = 1.
+
+    `combine` says how the categories' probabilities make the band's: "independent" (1 - prod(1 - p), the
+    categories as independent events) or "max" (the largest: categories that move together, such as
+    profanity and harassment in one insult, the Fréchet lower bound). Independence adds up a dozen small
+    probabilities into a large one; which fits is measured on dev (benchmarks/band_operating_point.py).
+    """
     probs = np.asarray(severity_probs, dtype=np.float64)
     lead = probs.shape[:-2]
+    if combine not in ("independent", "max"):
+        raise ValueError(f"combine must be 'independent' or 'max', got {combine!r}")
     none = np.ones((*lead, N_BANDS))
+    top = np.zeros((*lead, N_BANDS))
     for ci in range(len(CATEGORIES)):
         for bi in range(1, N_BANDS):
             k = table[ci, bi]
             if k >= 0:
                 none[..., bi] *= 1.0 - probs[..., ci, k]
-    out = 1.0 - none
+                top[..., bi] = np.maximum(top[..., bi], probs[..., ci, k])
+    out = 1.0 - none if combine == "independent" else top
     out[..., 0] = 1.0
     # monotone in b (it is by construction; guard against rounding)
     return np.minimum.accumulate(out, axis=-1)
 
 
-def combine_at_least(parts: Sequence[np.ndarray]) -> np.ndarray:
-    """P(band >= b) of an item made of independent parts (a text, OCR texts, pictures)."""
-    none = np.ones(N_BANDS)
-    for p in parts:
-        none *= 1.0 - np.asarray(p, dtype=np.float64)
-    out = 1.0 - none
+def combine_at_least(parts: Sequence[np.ndarray], combine: str = "independent") -> np.ndarray:
+    """P(band >= b) of an item made of parts (a text, OCR texts, pictures), combined as the categories are."""
+    if combine == "max":
+        out = np.max(np.asarray(parts, dtype=np.float64), axis=0)
+    else:
+        none = np.ones(N_BANDS)
+        for p in parts:
+            none *= 1.0 - np.asarray(p, dtype=np.float64)
+        out = 1.0 - none
     out[0] = 1.0
     return out
 

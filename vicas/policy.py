@@ -61,6 +61,9 @@ class DecisionRule(BaseModel):
     and the review outcome."""
 
     model_config = ConfigDict(extra="forbid")
+    combine: Literal["independent", "max"] = Field(
+        "independent", description="how the categories' probabilities make the band's (vicas.band.band_at_least)"
+    )
     under_cost: float = Field(4.0, gt=0, description="cost of one band step too lenient (exposes a child)")
     over_cost: float = Field(1.0, gt=0, description="cost of one band step too strict (over-blocking)")
     review_target_under_rating: float = Field(

@@ -88,8 +88,8 @@ def item_band_at_least(item: ItemPrediction, policy: Policy) -> np.ndarray | Non
     readings = [r for r in readings if r.windows > 0]
     if not readings:
         return None
-    table = policy.band_table()
-    return combine_at_least([band_at_least(r.severity_probs, table) for r in readings])
+    table, how = policy.band_table(), policy.decision.combine
+    return combine_at_least([band_at_least(r.severity_probs, table, how) for r in readings], how)
 
 
 def build_result(
