@@ -287,10 +287,10 @@ def test_reports_and_blocklists_for_supervisors(console):
     login(client, "rev1")
     _decide(client, 1, "false_positive")
     client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
-    login(client, "sup")
+    login(client, "rev2")
     _decide(client, 2, "confirm")
     client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
-    login(client, "rev2")
+    login(client, "sup")  # the second review of a C decision is a supervisor's
     _decide(client, 2, "second_confirm")
     client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
     login(client, "sup")

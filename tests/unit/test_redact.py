@@ -25,10 +25,13 @@ WORST = {
 @pytest.mark.parametrize("name", sorted(WORST))
 def test_worst_inputs_take_linear_time(name: str) -> None:
     text = WORST[name]
-    started = time.perf_counter()
-    redact_text(text, [], set())
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.5, f"{name}: {elapsed:.2f} s for {len(text)} characters"
+    times = []
+    for _ in range(3):  # the best of three: a busy machine must not fail a linear pattern
+        started = time.perf_counter()
+        redact_text(text, [], set())
+        times.append(time.perf_counter() - started)
+    # linear patterns take milliseconds here; the quadratic e-mail pattern took 47 s on the digits
+    assert min(times) < 1.0, f"{name}: {min(times):.2f} s for {len(text)} characters"
 
 
 @pytest.mark.parametrize(
