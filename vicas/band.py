@@ -76,7 +76,7 @@ def band_at_least(severity_probs: np.ndarray, table: np.ndarray, combine: str = 
 def combine_at_least(parts: Sequence[np.ndarray], combine: str = "independent") -> np.ndarray:
     """P(band >= b) of an item made of parts (a text, OCR texts, pictures), combined as the categories are."""
     if combine == "max":
-        out = np.max(np.asarray(parts, dtype=np.float64), axis=0)
+        out = np.asarray(np.max(np.asarray(parts, dtype=np.float64), axis=0), dtype=np.float64)
     else:
         none = np.ones(N_BANDS)
         for p in parts:
