@@ -38,10 +38,11 @@ from vicas.classifier import ContentItem, resolve_item
 from vicas.combine import ItemPrediction, combine_predictions, texts_for
 from vicas.engine import TextEngine
 from vicas.image_reader import ImageReader, NamedImage
-from vicas.images import ImageError, ImageLimits, decode_base64, open_image
+from vicas.images import ImageError, ImageLimits, PixelBudget, decode_base64, image_size, open_image
 from vicas.inference import Evidence
 from vicas.nudity import NudityDetector
 from vicas.ocr import OcrConfig, ocr_available
+from vicas.page import page_images
 from vicas.policy import load_policy, taxonomy_document
 from vicas.redact import redact
 from vicas.result import ClassificationResult, build_result
@@ -313,12 +314,31 @@ def create_app(
 
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
 
-    def resolve(it: ClassifyRequest, uploads: list[NamedImage], reader: ImageReader | None) -> _Resolved:
-        """Decode images and pages (CPU work: runs in a worker thread); ImageError for what cannot be read."""
-        images = list(uploads)
+    def resolve(
+        it: ClassifyRequest, uploads: list[NamedImage], reader: ImageReader | None, budget: PixelBudget
+    ) -> _Resolved:
+        """Decode images and pages (CPU work: runs in a worker thread); ImageError for what cannot be read.
+
+        Images are counted, and their pixels added to the request's budget from their headers, before any
+        is decoded: a few small files that decode to gigabytes are refused without being decoded.
+        """
+        embedded = [p for p in page_images(it.html) if p.embedded] if it.html is not None else []
+        count = len(uploads) + len(it.images) + len(embedded)
+        if count > settings.max_images_per_item:
+            raise ImageError(f"{count} images in one item; the limit is {settings.max_images_per_item}", status=413)
+        raw = []
         for i, up in enumerate(it.images):
             name = up.name or f"image {i}"
-            images.append(NamedImage(name, open_image(decode_base64(up.data, name), limits, name)))
+            data = decode_base64(up.data, name)
+            w, h = image_size(data, limits, name)
+            budget.take(w * h, name)
+            raw.append((name, data))
+        for i, p in enumerate(embedded):
+            name = p.label(i)
+            w, h = image_size(decode_base64(p.src, name), limits, name)
+            budget.take(w * h, name)
+        images = list(uploads)
+        images += [NamedImage(name, open_image(data, limits, name)) for name, data in raw]
         text, images = resolve_item(
             ContentItem(it.text, it.html, images), limits, settings.max_images_per_item, reader is not None
         )
@@ -336,9 +356,15 @@ def create_app(
         batcher: MicroBatcher = app_state.batcher
         reader: ImageReader | None = app_state.images
         resolved = []
+        budget = PixelBudget(settings.max_request_pixels)
+        try:
+            for up in uploads or []:  # multipart files were decoded one by one under the per-image limits
+                budget.take(up.image.width * up.image.height, up.name)
+        except ImageError as e:
+            raise HTTPException(e.status, str(e)) from e
         for n, it in enumerate(items):
             try:
-                resolved.append(await asyncio.to_thread(resolve, it, uploads or [], reader))
+                resolved.append(await asyncio.to_thread(resolve, it, uploads or [], reader, budget))
             except ImageError as e:
                 where = f"items[{n}]: " if len(items) > 1 else ""
                 raise HTTPException(e.status, where + str(e)) from e

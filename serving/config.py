@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(10_000_000, ge=1024, description="per image file")
     max_image_pixels: int = Field(40_000_000, ge=1024, description="width x height; larger images are refused")
     max_images_per_item: int = Field(16, ge=1, description="uploaded plus embedded images of one item")
+    max_request_pixels: int = Field(
+        120_000_000,
+        ge=1024,
+        description="pixels all images of one request (or batch) may decode together; counted before decoding",
+    )
     max_text_chars: int = Field(100_000, ge=100)
     max_batch_items: int = Field(64, ge=1)
     batch_wait_ms: float = Field(3.0, ge=0, description="how long the micro-batcher waits for more requests")

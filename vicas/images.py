@@ -37,6 +37,52 @@ class ImageLimits:
     max_pixels: int = DEFAULT_MAX_PIXELS
 
 
+def image_size(data: bytes, limits: ImageLimits | None = None, name: str = "image") -> tuple[int, int]:
+    """Width and height from the header alone (nothing decoded), under the same checks as `open_image`.
+
+    Lets a caller count a request's pixels before it decodes any image.
+    """
+    limits = limits or ImageLimits()
+    if len(data) > limits.max_bytes:
+        raise ImageError(f"{name} has {len(data):,} bytes; the limit is {limits.max_bytes:,}", status=413)
+    if not data:
+        raise ImageError(f"{name} is empty")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS)) as img:
+                width, height = img.size
+        except UnidentifiedImageError as e:
+            raise ImageError(
+                f"{name} is not an image in a supported format ({', '.join(sorted(ALLOWED_FORMATS))})"
+            ) from e
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ImageError(f"{name} is refused as a decompression bomb: {e}", status=413) from e
+        except (OSError, ValueError) as e:
+            raise ImageError(f"{name} could not be read: {e}") from e
+    if width * height > limits.max_pixels:
+        raise ImageError(
+            f"{name} is {width}x{height} = {width * height:,} pixels; the limit is {limits.max_pixels:,}", status=413
+        )
+    return width, height
+
+
+class PixelBudget:
+    """Pixels one request (a batch included) may decode; counted from headers before decoding anything."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+    def take(self, pixels: int, name: str) -> None:
+        self.used += pixels
+        if self.used > self.limit:
+            raise ImageError(
+                f"{name} takes the request's images to {self.used:,} pixels; one request may decode at most "
+                f"{self.limit:,} (send fewer or smaller images per request)",
+                status=413,
+            )
+
+
 def open_image(data: bytes, limits: ImageLimits | None = None, name: str = "image") -> Image.Image:
     """Decode bytes into an RGB image within the limits; raise ImageError otherwise.
 

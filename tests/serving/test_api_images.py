@@ -72,6 +72,7 @@ def client(tiny_pipeline, tiny_image_pipeline, tmp_path):
         flag_band="P",
         max_image_pixels=2_000_000,
         max_images_per_item=3,
+        max_request_pixels=5_000_000,
     )
     migrate(db_url)
     with TestClient(create_app(settings)) as c:
@@ -182,3 +183,36 @@ def test_without_an_image_reader_images_are_refused(tiny_pipeline, tmp_path):
         r = c.post("/v1/classify", json={"images": [{"data": b64(text_image("xin chào"))}]})
         assert r.status_code == 422 and "no image reader" in r.json()["detail"]
         assert c.post("/v1/classify", json={"text": "xin chào"}).status_code == 200
+
+
+def _png(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (width, height), 255).save(buf, "PNG", optimize=True)  # a few KB that decode to megabytes
+    return buf.getvalue()
+
+
+def test_images_are_counted_and_budgeted_before_any_is_decoded(client, monkeypatch):
+    """Issue: a partner API that stays up, item 6: six 4 KB PNGs that decode to 100 MB each were decoded
+    before the 422. Now the count and the request's pixel budget are checked from the headers first."""
+    import serving.api as api_module
+    from vicas import images as images_module
+
+    c, _ = client
+    decoded: list[str] = []
+    real_open = images_module.open_image
+
+    def counting_open(data, limits=None, name="image"):
+        decoded.append(name)
+        return real_open(data, limits, name)
+
+    monkeypatch.setattr(api_module, "open_image", counting_open)
+    page = "<p>x</p>" + "".join(f'<img src="data:image/png;base64,{b64(_png(64, 64))}">' for _ in range(4))
+    r = c.post("/v1/classify", json={"html": page})
+    assert r.status_code == 413 and "4 images" in r.json()["detail"] and decoded == []
+    big = b64(_png(1400, 1400))  # 1.96 Mpx each: under the 2 Mpx per-image limit
+    r = c.post("/v1/classify", json={"images": [{"data": big}] * 3})  # 5.9 Mpx in all
+    assert r.status_code == 413 and "at most 5,000,000" in r.json()["detail"]
+    assert decoded == []  # refused from the headers: nothing was decoded
+    items = [{"images": [{"data": big}]}, {"images": [{"data": big}]}, {"images": [{"data": big}]}]
+    r = c.post("/v1/classify/batch", json={"items": items})  # the budget spans the whole batch
+    assert r.status_code == 413 and "items[2]" in r.json()["detail"]
