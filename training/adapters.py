@@ -303,8 +303,8 @@ def read_smishing(folder: Path, dev_fraction: float = 0.15, seed: int = 13) -> I
 # --- the project's own corpus and reviewed items ----------------------------
 
 
-def read_labelled_jsonl(path: Path, source: str) -> Iterator[Record]:
-    """Own corpus and reviewed items: every category annotated with an exact severity."""
+def jsonl_objects(path: Path) -> Iterator[tuple[str, dict[str, Any], int]]:
+    """(where, object, line number) for each non-empty line of a JSONL file; SourceError names a bad line."""
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -313,6 +313,14 @@ def read_labelled_jsonl(path: Path, source: str) -> Iterator[Record]:
             item = json.loads(line)
         except json.JSONDecodeError as e:
             raise SourceError(f"{where}: not valid JSON ({e.msg})") from e
+        if not isinstance(item, dict):
+            raise SourceError(f"{where}: each line must be a JSON object")
+        yield where, item, lineno
+
+
+def read_labelled_jsonl(path: Path, source: str) -> Iterator[Record]:
+    """Own corpus and reviewed items: every category annotated with an exact severity."""
+    for where, item, lineno in jsonl_objects(path):
         text = _clean_text(item.get("text"))
         if text is None:
             raise SourceError(f"{where}: empty or missing text")

@@ -199,14 +199,20 @@ def fit_native_offsets(nat: np.ndarray, labels: list[dict[str, int]], heads: dic
 REVIEW_GRID = tuple(round(float(x), 3) for x in np.arange(0.005, 0.5001, 0.005))  # up to the median rule
 
 
-def band_inputs(
-    probs: np.ndarray, true_sev: list[dict[str, int]], calibration: Calibration, policy: Policy
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For rows with a known band: P(band >= b), the band the predicted severities call for, the true band."""
+def band_readings(probs: np.ndarray, calibration: Calibration, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    """P(band >= b) per row, and the band each row's predicted severities call for (the decision's floor)."""
     from vicas.band import band_at_least
 
     at_least = band_at_least(probs, policy.band_table(), policy.decision.combine)
     floors = np.array([decide(s, policy).band.rank for s in severities(probs, calibration)])
+    return at_least, floors
+
+
+def band_inputs(
+    probs: np.ndarray, true_sev: list[dict[str, int]], calibration: Calibration, policy: Policy
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For rows with a known band: `band_readings` and the true band."""
+    at_least, floors = band_readings(probs, calibration, policy)
     truth = np.array([decide(s, policy).band.rank for s in true_sev])
     return at_least, floors, truth
 

@@ -21,6 +21,7 @@ from training.baseline import Baseline
 from training.calibration import (
     REVIEW_GRID,
     band_inputs,
+    band_readings,
     fit_native_offsets,
     fit_review,
     known_band_rows,
@@ -41,10 +42,10 @@ from training.metrics import (
 from training.robustness import obfuscate, strip_diacritics
 from training.text_data import load_rows, severity_targets
 from training.text_model import NATIVE_HEADS, VIHOS_CATEGORIES, native_slices
-from vicas.band import band_at_least, risk_coverage
+from vicas.band import risk_coverage
 from vicas.engine import TextEngine
 from vicas.inference import Calibration, native_decisions, severities, severity_probabilities
-from vicas.policy import decide, load_policy
+from vicas.policy import load_policy
 from vicas.taxonomy import BAND_ORDER, CATEGORIES, Band
 
 SYSTEMS = ("model", "baseline")
@@ -125,9 +126,7 @@ def clean_comments_restricted(
     if not idx:
         return {}
     policy = load_policy()
-    p = probs[idx]
-    at_least = band_at_least(p, policy.band_table(), policy.decision.combine)
-    floors = np.array([decide(s, policy).band.rank for s in severities(p, calibration)])
+    at_least, floors = band_readings(probs[idx], calibration, policy)
     served, review = served_bands(at_least, floors, policy, review_risk)
     return {
         "n": len(idx),

@@ -89,7 +89,7 @@ def served_bands(
     from vicas.taxonomy import BAND_ORDER
 
     rule = policy.decision
-    threshold = rule.review_risk if rule.review_risk is not None else review_risk
+    threshold = rule.threshold(review_risk)
     out, review = [], []
     for p, f in zip(at_least, floors, strict=True):
         d = decide_band(p, BAND_ORDER[int(f)], rule.under_cost, rule.over_cost, threshold)

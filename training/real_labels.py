@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.adapters import Record, SourceError, exact
+from training.adapters import Record, SourceError, exact, jsonl_objects
 from vicas.policy import Policy, decide, load_policy
 from vicas.taxonomy import CATEGORIES, check_severity
 
@@ -76,14 +76,7 @@ def load_real_labels(path: Path) -> dict[str, RealLabel]:
     out: dict[str, RealLabel] = {}
     if not path.exists():
         return out
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{n}"
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SourceError(f"{where}: not valid JSON ({e.msg})") from e
+    for where, d, _ in jsonl_objects(path):
         missing = [k for k in ("id", "source", "split", "row", "sha", "labels") if k not in d]
         if missing:
             raise SourceError(f"{where}: missing fields {missing}")
@@ -169,10 +162,8 @@ def read_label_lines(path: Path) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     if not path.exists():
         return out
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            d = json.loads(line)
-            out[str(d["id"])] = parse_labels(d["labels"], f"{path}:{n}")
+    for where, d, _ in jsonl_objects(path):
+        out[str(d["id"])] = parse_labels(d.get("labels"), where)
     return out
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -35,15 +36,23 @@ N_BANDS = len(BAND_ORDER)
 def severity_band_table(bands: Mapping[str, Mapping[int, Band]]) -> np.ndarray:
     """(C, N_BANDS) index k-1 into the (C, 3) severity probabilities that reaches band b, or -1 for none.
 
-    Column b says which threshold of category c is the lowest to call for band b or higher.
+    Column b says which threshold of category c is the lowest to call for band b or higher. Cached per
+    distinct table: every classified item needs it.
     """
+    key = tuple(tuple(bands[c][k].value for k in (1, 2, 3)) for c in CATEGORIES)
+    return _band_table(key)
+
+
+@lru_cache(maxsize=16)
+def _band_table(key: tuple[tuple[str, str, str], ...]) -> np.ndarray:
     table = np.full((len(CATEGORIES), N_BANDS), -1, dtype=np.int64)
-    for ci, cat in enumerate(CATEGORIES):
+    for ci, row in enumerate(key):
         for bi, band in enumerate(BAND_ORDER):
             for k in (1, 2, 3):
-                if bands[cat][k].rank >= band.rank:
+                if Band(row[k - 1]).rank >= band.rank:
                     table[ci, bi] = k - 1
                     break
+    table.setflags(write=False)  # shared by every caller
     return table
 
 

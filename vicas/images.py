@@ -37,34 +37,40 @@ class ImageLimits:
     max_pixels: int = DEFAULT_MAX_PIXELS
 
 
+def _open_header(data: bytes, limits: ImageLimits, name: str) -> Image.Image:
+    """Open an image lazily (the header only) and apply every check that needs no decoding: size in bytes,
+    format, decompression bomb, pixels. Shared by `image_size` and `open_image`."""
+    if len(data) > limits.max_bytes:
+        raise ImageError(f"{name} has {len(data):,} bytes; the limit is {limits.max_bytes:,}", status=413)
+    if not data:
+        raise ImageError(f"{name} is empty")
+    try:
+        img = Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS))
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{name} is not an image in a supported format ({', '.join(sorted(ALLOWED_FORMATS))})") from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{name} is refused as a decompression bomb: {e}", status=413) from e
+    except (OSError, ValueError) as e:
+        raise ImageError(f"{name} could not be read: {e}") from e
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{name} has no pixels")
+    if width * height > limits.max_pixels:
+        raise ImageError(
+            f"{name} is {width}x{height} = {width * height:,} pixels; the limit is {limits.max_pixels:,}", status=413
+        )
+    return img
+
+
 def image_size(data: bytes, limits: ImageLimits | None = None, name: str = "image") -> tuple[int, int]:
     """Width and height from the header alone (nothing decoded), under the same checks as `open_image`.
 
     Lets a caller count a request's pixels before it decodes any image.
     """
-    limits = limits or ImageLimits()
-    if len(data) > limits.max_bytes:
-        raise ImageError(f"{name} has {len(data):,} bytes; the limit is {limits.max_bytes:,}", status=413)
-    if not data:
-        raise ImageError(f"{name} is empty")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS)) as img:
-                width, height = img.size
-        except UnidentifiedImageError as e:
-            raise ImageError(
-                f"{name} is not an image in a supported format ({', '.join(sorted(ALLOWED_FORMATS))})"
-            ) from e
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise ImageError(f"{name} is refused as a decompression bomb: {e}", status=413) from e
-        except (OSError, ValueError) as e:
-            raise ImageError(f"{name} could not be read: {e}") from e
-    if width * height > limits.max_pixels:
-        raise ImageError(
-            f"{name} is {width}x{height} = {width * height:,} pixels; the limit is {limits.max_pixels:,}", status=413
-        )
-    return width, height
+        with _open_header(data, limits or ImageLimits(), name) as img:
+            return img.size
 
 
 class PixelBudget:
@@ -89,31 +95,9 @@ def open_image(data: bytes, limits: ImageLimits | None = None, name: str = "imag
     Animated images give their first frame; EXIF orientation is applied; transparency
     is composited on white (how a page would show it).
     """
-    limits = limits or ImageLimits()
-    if len(data) > limits.max_bytes:
-        raise ImageError(f"{name} has {len(data):,} bytes; the limit is {limits.max_bytes:,}", status=413)
-    if not data:
-        raise ImageError(f"{name} is empty")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            img = Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS))
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            if isinstance(e, UnidentifiedImageError):
-                raise ImageError(
-                    f"{name} is not an image in a supported format ({', '.join(sorted(ALLOWED_FORMATS))})"
-                ) from e
-            raise ImageError(f"{name} is refused as a decompression bomb: {e}", status=413) from e
-        except (OSError, ValueError) as e:
-            raise ImageError(f"{name} could not be read: {e}") from e
-        width, height = img.size
-        if width <= 0 or height <= 0:
-            raise ImageError(f"{name} has no pixels")
-        if width * height > limits.max_pixels:
-            raise ImageError(
-                f"{name} is {width}x{height} = {width * height:,} pixels; the limit is {limits.max_pixels:,}",
-                status=413,
-            )
+        img = _open_header(data, limits or ImageLimits(), name)
         try:
             img.load()
             return to_rgb(ImageOps.exif_transpose(img) or img)

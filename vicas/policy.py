@@ -78,6 +78,10 @@ class DecisionRule(BaseModel):
         "model's export fitted on dev for the two targets above",
     )
 
+    def threshold(self, fitted: float | None) -> float | None:
+        """The review threshold in force: the policy's own, else the one the model's export fitted on dev."""
+        return self.review_risk if self.review_risk is not None else fitted
+
 
 class Policy(BaseModel):
     """A validated policy table."""
@@ -244,8 +248,7 @@ def decide(
     needs_review, risk, probs = False, None, None
     if band_at_least is not None:
         rule = policy.decision
-        threshold = rule.review_risk if rule.review_risk is not None else review_risk
-        bd = decide_band(band_at_least, band, rule.under_cost, rule.over_cost, threshold)
+        bd = decide_band(band_at_least, band, rule.under_cost, rule.over_cost, rule.threshold(review_risk))
         band, needs_review, risk = bd.band, bd.needs_review, bd.risk
         probs = {b.value: p for b, p in zip(BAND_ORDER, bd.at_least, strict=True)}
     reasons = sorted(
