@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving.batcher import MicroBatcher, SharedCache, content_hash
 from serving.config import Settings
 from serving.db import make_engine, migrate
-from serving.keys import Partner, count_usage, make_rate_limiter, verify_key
+from serving.keys import KeyStoreUnavailable, KeyVerifier, Partner, count_usage, make_rate_limiter
 from serving.review import audit
 from serving.review.service import ReviewError, create_appeal, get_appeal, seal
 from serving.review.web import LoginRequired, build_router
@@ -207,6 +207,7 @@ def create_app(
     limiter = make_rate_limiter(settings.redis_url)
     db = make_engine(settings.database_url)
     store = FlagStore(db, settings.spool_dir)
+    keys = KeyVerifier(db, settings.key_cache_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -229,7 +230,9 @@ def create_app(
         await batcher.start()
         app.state.batcher = batcher
         app.state.images = image_reader or make_image_reader(settings)
-        flusher = asyncio.create_task(_flush_loop(store, metrics, app=app, database_url=settings.database_url))
+        flusher = asyncio.create_task(
+            _flush_loop(store, metrics, app=app, database_url=settings.database_url, keys=keys)
+        )
         yield
         flusher.cancel()
         await batcher.stop()
@@ -287,8 +290,8 @@ def create_app(
                     401, "send your API key as 'Authorization: Bearer KEY'", headers={"WWW-Authenticate": "Bearer"}
                 )
             try:
-                partner = verify_key(db, authorization.removeprefix("Bearer ").strip())
-            except Exception as e:
+                partner = keys.verify(authorization.removeprefix("Bearer ").strip())
+            except KeyStoreUnavailable as e:
                 raise HTTPException(
                     503, "the key store is unreachable; retry shortly", headers={"Retry-After": "5"}
                 ) from e
@@ -493,11 +496,21 @@ def create_app(
     async def readyz(request: Request) -> JSONResponse:
         batcher: MicroBatcher | None = getattr(request.app.state, "batcher", None)
         db_ok = await asyncio.to_thread(_db_ok, db)
+        spooled = store.spooled_count()
+        degraded = []
+        if not db_ok:
+            degraded.append("database unreachable: keys verified lately are accepted, flagged items are spooled")
+        elif spooled:
+            degraded.append(f"{spooled} flagged items wait in the spool")
+        if limiter.degraded:
+            degraded.append("redis unreachable: rate limits are kept per process")
         body = {
+            "status": "unavailable" if batcher is None else "degraded" if degraded else "ok",
+            "degraded": degraded,
             "model": batcher.version if batcher else None,
             "database": "ok" if db_ok else "unreachable",
             "schema": getattr(request.app.state, "schema", None),
-            "spooled": store.spooled_count(),
+            "spooled": spooled,
         }
         return JSONResponse(body, status_code=200 if batcher else 503)
 
@@ -522,6 +535,7 @@ def create_app(
         return {"previous": old, "serving": new}
 
     app.state.store = store
+    app.state.keys = keys
     app.state.db = db
     app.state.settings = settings
     return app
@@ -716,11 +730,16 @@ def _safe_usage(db: Any, partner_id: int, items: int) -> None:
 
 
 async def _flush_loop(
-    store: FlagStore, metrics: Metrics, every: float = 2.0, app: FastAPI | None = None, database_url: str = ""
+    store: FlagStore,
+    metrics: Metrics,
+    every: float = 2.0,
+    app: FastAPI | None = None,
+    database_url: str = "",
+    keys: KeyVerifier | None = None,
 ) -> None:
     """Drain the spool for ever: an error in one round is logged and the next round tries again (a dead
     loop would leave every later flagged item in the spool). A migration the start could not run (database
-    unreachable) is run first, once the database answers."""
+    unreachable) is run first, once the database answers; cached API keys are re-checked for revocation."""
     while True:
         await asyncio.sleep(every)
         try:
@@ -729,6 +748,8 @@ async def _flush_loop(
                 app.state.schema = "ok"
                 log.info("database reachable again: schema migrated")
             await flush_once(store, metrics)
+            if keys is not None:
+                await asyncio.to_thread(keys.recheck)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -54,7 +54,7 @@ class SharedCache:
     def __init__(self, url: str, ttl_seconds: int = 86400) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url)
+        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.ttl = ttl_seconds
 
     def get(self, key: tuple[str, str], text: str) -> TextPrediction | None:

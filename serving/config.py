@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     spool_dir: Path = Field(Path("spool"), description="where flagged items wait while the database is unreachable")
     flag_band: Band = Field(Band.T16, description="items at this band or above are stored for review (C always)")
     require_api_key: bool = Field(True, description="partners must send Authorization: Bearer KEY")
+    key_cache_seconds: float = Field(
+        900,
+        ge=0,
+        description="while the database is unreachable, keys verified this recently are still accepted (0: none)",
+    )
     default_rate_limit_per_minute: int = Field(600, ge=1)
     max_body_bytes: int = Field(
         25_000_000, ge=1024, description="whole request; images in JSON are base64 (a third larger than the file)"

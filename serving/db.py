@@ -163,6 +163,8 @@ def make_engine(url: str) -> Engine:
     kwargs: dict[str, object] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    elif url.startswith("postgresql"):
+        kwargs["connect_args"] = {"connect_timeout": 3}  # an unreachable host must not hold a request for minutes
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -16,6 +17,7 @@ from serving.db import api_keys, usage
 
 SCOPES = frozenset({"classify", "verdicts", "appeals", "admin"})
 KEY_PREFIX = "vcs_"
+log = logging.getLogger("vicas.keys")
 
 
 class ApiKeyError(ValueError):
@@ -78,15 +80,81 @@ def revoke_key(engine: Engine, name: str) -> None:
 
 
 def verify_key(engine: Engine, key: str) -> Partner | None:
+    return _partner_by_hash(engine, hash_key(key))
+
+
+def _partner_by_hash(engine: Engine, digest: str) -> Partner | None:
     with engine.connect() as conn:
-        row = conn.execute(select(api_keys).where(api_keys.c.key_hash == hash_key(key))).mappings().first()
+        row = conn.execute(select(api_keys).where(api_keys.c.key_hash == digest)).mappings().first()
     if row is None or row["revoked_at"] is not None:
         return None
     return Partner(row["id"], row["name"], frozenset(row["scopes"].split(",")), row["rate_limit_per_minute"])
 
 
+class KeyStoreUnavailable(RuntimeError):
+    """The database cannot be asked and the key was not verified recently enough to be trusted without it."""
+
+
+class KeyVerifier:
+    """Keys checked against the database, with the keys verified lately kept to ride out a database outage.
+
+    While the database answers it decides every request, so a revocation takes effect at once. When it
+    does not, a key verified within `grace_seconds` is still accepted (and `degraded` says so); any other
+    key gets KeyStoreUnavailable (503). `recheck` (run every few seconds by the service while the database
+    answers) drops cached keys revoked since they were verified, so a revocation made just before an outage
+    is honoured during it too.
+    """
+
+    def __init__(self, engine: Engine, grace_seconds: float = 900.0) -> None:
+        self.engine, self.grace = engine, grace_seconds
+        self._cache: dict[str, tuple[Partner, float]] = {}
+        self._lock = threading.Lock()
+        self.degraded = False
+
+    def verify(self, key: str) -> Partner | None:
+        digest = hash_key(key)
+        try:
+            partner = _partner_by_hash(self.engine, digest)
+        except Exception as e:  # unreachable or failing database: fall back on recent verifications
+            with self._lock:
+                cached = self._cache.get(digest)
+            if cached is not None and time.monotonic() - cached[1] <= self.grace:
+                self.degraded = True
+                return cached[0]
+            raise KeyStoreUnavailable("the key store is unreachable and this key was not verified recently") from e
+        self.degraded = False
+        with self._lock:
+            if partner is None:
+                self._cache.pop(digest, None)
+            else:
+                self._cache[digest] = (partner, time.monotonic())
+        return partner
+
+    def recheck(self) -> int:
+        """Forget cached keys revoked (or deleted) since they were cached; returns how many were dropped.
+
+        Raises what the database raises: the caller runs it while the database answers."""
+        with self._lock:
+            digests = list(self._cache)
+        if not digests:
+            return 0
+        with self.engine.connect() as conn:
+            active = set(
+                conn.execute(
+                    select(api_keys.c.key_hash).where(api_keys.c.key_hash.in_(digests), api_keys.c.revoked_at.is_(None))
+                ).scalars()
+            )
+        gone = [d for d in digests if d not in active]
+        with self._lock:
+            for d in gone:
+                self._cache.pop(d, None)
+        return len(gone)
+
+
 class RateLimiter:
     """Token bucket per partner, in process memory (one bucket per key per replica)."""
+
+    degraded = False
 
     def __init__(self) -> None:
         self._buckets: dict[int, tuple[float, float]] = {}
@@ -127,15 +195,26 @@ class RedisRateLimiter:
     def __init__(self, url: str, prefix: str = "vicas:rl:") -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url)
+        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._script = self._redis.register_script(self._SCRIPT)
         self._prefix = prefix
+        self._local = RateLimiter()  # while Redis is down: each replica limits on its own
+        self.degraded = False
 
     def acquire(self, partner: Partner, cost: int = 1) -> float:
         rate = partner.rate_limit_per_minute / 60.0
-        wait_ms = self._script(
-            keys=[f"{self._prefix}{partner.id}"], args=[partner.rate_limit_per_minute, rate, cost, time.time()]
-        )
+        try:
+            wait_ms = self._script(
+                keys=[f"{self._prefix}{partner.id}"], args=[partner.rate_limit_per_minute, rate, cost, time.time()]
+            )
+        except Exception as e:  # Redis unreachable or failing: limit in process rather than answer 500
+            if not self.degraded:
+                log.warning("Redis rate limiter failed (%s): limiting in process", e.__class__.__name__)
+            self.degraded = True
+            return self._local.acquire(partner, cost)
+        if self.degraded:
+            log.info("Redis rate limiter answers again")
+        self.degraded = False
         return float(wait_ms) / 1000.0
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from serving.api import create_app
 from serving.config import Settings
 from serving.db import flagged_items, make_engine
+from serving.keys import create_key, revoke_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -119,6 +120,57 @@ def test_flagged_items_survive_a_database_outage_exactly_once(tiny_pipeline, tmp
             distinct = conn.execute(select(func.count(func.distinct(flagged_items.c.item_key)))).scalar_one()
         engine.dispose()
         assert total == n and distinct == n
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            pg.kill()
+        pg.remove()
+
+
+def test_keyed_partners_are_served_through_a_database_outage(tiny_pipeline, tmp_path):
+    """Keys verified lately keep working while the database is down; revoked and unseen keys do not."""
+    pg = LocalPostgres()
+    try:
+        settings = Settings(
+            model_dir=tiny_pipeline["model"],
+            database_url=pg.url,
+            spool_dir=tmp_path / "spool",
+            flag_band="P",
+            cache_items=0,
+        )
+        with TestClient(create_app(settings)) as client:
+            db = make_engine(pg.url)
+            active = create_key(db, "telco-a", {"classify"}, rate_limit_per_minute=1000)
+            revoked = create_key(db, "telco-b", {"classify"}, rate_limit_per_minute=1000)
+            unseen = create_key(db, "telco-c", {"classify"}, rate_limit_per_minute=1000)
+
+            def send(key: str, i: int) -> int:
+                body = {"text": f"tin nhắn {i}: nạp thẻ nhận quà"}
+                return client.post("/v1/classify", json=body, headers={"Authorization": f"Bearer {key}"}).status_code
+
+            assert send(active, 0) == 200 and send(revoked, 0) == 200
+            revoke_key(db, "telco-b")  # revoked while cached: the periodic re-check must drop it
+            db.dispose()
+            assert client.app.state.keys.recheck() == 1
+            pg.kill()
+            during = [send(active, i) for i in range(1, 6)]
+            assert during == [200] * 5, "a key verified before the outage must keep classifying"
+            assert send(revoked, 1) != 200, "a revocation made before the outage must hold during it"
+            assert send(unseen, 1) == 503, "a key never verified cannot be trusted without the database"
+            ready = client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["status"] == "degraded" and "database" in ready.json()["degraded"][0]
+            assert client.app.state.store.spooled_count() == 5
+            pg.start()
+            deadline = time.time() + 60
+            while client.app.state.store.spooled_count() and time.time() < deadline:
+                time.sleep(0.5)
+            assert client.app.state.store.spooled_count() == 0
+            assert client.get("/readyz").json()["status"] == "ok"
+            assert send(unseen, 2) == 200
+        engine = make_engine(pg.url)
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(flagged_items)).scalar_one() == 8
+        engine.dispose()
     finally:
         with contextlib.suppress(subprocess.CalledProcessError):
             pg.kill()
