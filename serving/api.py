@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import secrets
 import time
@@ -12,13 +13,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated, Any
+from email.utils import format_datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import OperationalError
@@ -26,14 +28,35 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.batcher import MicroBatcher, SharedCache, content_hash
+from serving import model_switch, problems
+from serving.batcher import MicroBatcher, QueueFull, SharedCache, content_hash
 from serving.config import Settings
 from serving.db import make_engine, migrate
-from serving.keys import KeyStoreUnavailable, KeyVerifier, Partner, count_usage, make_rate_limiter
+from serving.keys import (
+    KeyStoreUnavailable,
+    KeyVerifier,
+    Partner,
+    Quota,
+    count_usage,
+    make_rate_limiter,
+    usage_by_name,
+)
+from serving.metrics import NO_PARTNER, Metrics
+from serving.problems import ApiError, Problem, openapi_responses, request_id_of
 from serving.review import audit
+from serving.review.blocklists import (
+    Entry,
+    blocklist_entries,
+    changes_since,
+    csv_list,
+    hosts_file,
+    latest_change,
+    rpz_zone,
+)
 from serving.review.service import ReviewError, create_appeal, get_appeal, seal
 from serving.review.web import LoginRequired, build_router
-from serving.store import FlaggedItem, FlagStore, domain_of, lookup_verdict, record_verdict
+from serving.store import FlaggedItem, FlagStore, domain_of, lookup_verdict, record_verdict, stored_url
+from serving.urls import UrlError
 from vicas.classifier import ContentItem, resolve_item
 from vicas.combine import ItemPrediction, combine_predictions, texts_for
 from vicas.engine import TextEngine
@@ -91,9 +114,18 @@ class BatchRequest(BaseModel):
     items: list[ClassifyRequest] = Field(min_length=1)
 
 
+class BatchItemError(BaseModel):
+    """One batch item that could not be classified; the other items are answered as usual."""
+
+    index: int
+    error: Problem
+
+
 class BatchResponse(BaseModel):
     request_id: str
-    results: list[ClassifyResponse]
+    results: list[ClassifyResponse | BatchItemError] = Field(
+        description="one entry per item, in order: a result, or an `error` (problem details) for that item"
+    )
 
 
 class VerdictResponse(BaseModel):
@@ -103,7 +135,7 @@ class VerdictResponse(BaseModel):
     source: str = Field(description="'reviewed' (a reviewer decided) or 'model'")
     model_version: str | None
     policy_version: str | None
-    updated_at: str
+    updated_at: datetime = Field(description="ISO 8601, UTC, with its offset")
 
 
 class AppealRequest(BaseModel):
@@ -124,31 +156,40 @@ class AppealResponse(BaseModel):
     decided_at: datetime | None
 
 
-class ReloadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model_dir: str
+class BlocklistEntry(BaseModel):
+    host: str = Field(description="the host to block by name (empty when the URL has none usable)")
+    url: str
+    band: Band
+    updated_at: datetime
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter("vicas_requests_total", "HTTP requests", ["route", "status"], registry=self.registry)
-        self.latency = Histogram(
-            "vicas_request_seconds",
-            "request latency",
-            ["route"],
-            registry=self.registry,
-            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
-        )
-        self.items = Counter("vicas_items_classified_total", "items classified", registry=self.registry)
-        self.images = Counter(
-            "vicas_images_classified_total", "images read (OCR, visual model)", registry=self.registry
-        )
-        self.bands = Counter("vicas_items_by_band_total", "items by band", ["band"], registry=self.registry)
-        self.flagged = Counter("vicas_flagged_items_total", "flagged items", ["outcome"], registry=self.registry)
-        self.spooled = Gauge("vicas_spooled_items", "flagged items waiting in the spool", registry=self.registry)
-        self.rate_limited = Counter("vicas_rate_limited_total", "429 answers", registry=self.registry)
-        self.cache_hits = Gauge("vicas_cache_hits", "results served from the cache", ["cache"], registry=self.registry)
+class BlocklistChanges(BaseModel):
+    version: datetime = Field(description="send it as `since` next time")
+    min_band: Band
+    block: list[BlocklistEntry]
+    unblock: list[BlocklistEntry]
+
+
+BLOCKLIST_FORMATS: dict[str, tuple[Callable[[list[Entry], Band, datetime], str], str]] = {
+    "hosts": (hosts_file, "text/plain"),
+    "rpz": (rpz_zone, "text/dns"),
+    "csv": (csv_list, "text/csv"),
+}
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+class UsageDay(BaseModel):
+    day: str = Field(description="YYYY-MM-DD, UTC")
+    requests: int
+    items: int
+
+
+class UsageResponse(BaseModel):
+    partner: str
+    days: list[UsageDay]
 
 
 class BodyLimit:
@@ -161,9 +202,14 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(problems.REQUEST_ID_HEADER.lower().encode(), b"").decode("latin-1")
+        state = scope.setdefault("state", {})  # request.state, shared by every layer
+        rid = state.get("request_id") or problems.new_request_id(given)
+        state["request_id"] = rid
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(send)
+            await self._too_large(send, rid)
             return
         seen = 0
 
@@ -179,18 +225,46 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._too_large(send)
+            await self._too_large(send, rid)
 
-    async def _too_large(self, send: Send) -> None:
-        body = b'{"detail":"request body too large"}'
+    async def _too_large(self, send: Send, request_id: str) -> None:
+        detail = f"the request body is over {self.max_bytes} bytes (VICAS_MAX_BODY_BYTES)"
+        body = json.dumps(problems.problem_body(413, detail, "body_too_large", request_id)).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", problems.PROBLEM_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (problems.REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class SecureOverHttps:
+    """Mark cookies Secure on answers to HTTPS requests: a console reached over HTTPS never sends its
+    session over plain HTTP, and one reached over http://127.0.0.1 on a laptop still logs in."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("scheme") != "https":
+            await self.app(scope, receive, send)
+            return
+
+        async def secure(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    (k, v + b"; secure" if k.lower() == b"set-cookie" and b"secure" not in v.lower() else v)
+                    for k, v in message.get("headers", [])
+                ]
+            await send(message)
+
+        await self.app(scope, receive, secure)
 
 
 class _TooLarge(Exception):
@@ -225,14 +299,20 @@ def create_app(
         text_engine = engine or TextEngine(settings.model_dir, threads=settings.ort_threads)
         shared = SharedCache(settings.redis_url) if settings.redis_url else None
         batcher = MicroBatcher(
-            text_engine, settings.max_batch_size, settings.batch_wait_ms, settings.cache_items, shared
+            text_engine,
+            settings.max_batch_size,
+            settings.batch_wait_ms,
+            settings.cache_items,
+            shared,
+            settings.max_queue,
+            on_cache_hit=lambda cache: metrics.cache_hits.labels(cache).inc(),
         )
         await batcher.start()
         app.state.batcher = batcher
         app.state.images = image_reader or make_image_reader(settings)
-        flusher = asyncio.create_task(
-            _flush_loop(store, metrics, app=app, database_url=settings.database_url, keys=keys)
-        )
+        app.state.refused_model, app.state.model_error = None, None
+        _record_serving(app)
+        flusher = asyncio.create_task(_maintenance_loop(maintenance_steps(app)))
         yield
         flusher.cancel()
         await batcher.stop()
@@ -242,9 +322,12 @@ def create_app(
         title="vicas classification API",
         version="1",
         description="Age bands and harm categories for Vietnamese web content. Partners authenticate with "
-        "`Authorization: Bearer KEY` (created by `vicas keys create`).",
+        "`Authorization: Bearer KEY` (created by `vicas keys create`). Every error is RFC 9457 problem+json "
+        "with a stable `code`; every answer carries `X-Request-ID` (yours, when you send a sane one); keyed "
+        "answers carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`.",
         lifespan=lifespan,
     )
+    problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     audit.configure(settings.secret_key)
     session_secret = settings.secret_key or secrets.token_urlsafe(32)
@@ -256,64 +339,83 @@ def create_app(
         session_cookie="vicas_console",
         max_age=8 * 3600,
         same_site="strict",
-        https_only=settings.secure_cookies,
+        https_only=bool(settings.secure_cookies),
     )
+    if settings.secure_cookies is None:
+        app.add_middleware(SecureOverHttps)
     app.include_router(build_router(settings, db, policy))
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired) -> RedirectResponse:
         return RedirectResponse("/console/login", status_code=303)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
-        ]
-        return JSONResponse({"detail": errors}, status_code=422)
-
     @app.middleware("http")
     async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(path, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(time.perf_counter() - start)
+        rid = request_id_of(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # answered 500 by the problem handler outside this middleware: count it here
+            _observe(request, "500", start)
+            raise
+        response.headers[problems.REQUEST_ID_HEADER] = rid
+        _observe(request, str(response.status_code), start)
         return response
 
-    def partner_for(scope: str, cost: int = 1) -> Callable[..., Partner | None]:
-        def dependency(authorization: Annotated[str | None, Header()] = None) -> Partner | None:
+    def _observe(request: Request, status: str, start: float) -> None:
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        partner = getattr(request.state, "partner", None) or NO_PARTNER
+        metrics.requests.labels(path, request.method, status, partner).inc()
+        metrics.latency.labels(path, request.method).observe(time.perf_counter() - start)
+
+    bearer = HTTPBearer(auto_error=False, description="a partner key from `vicas keys create`")
+
+    def partner_for(scope: str | None) -> Callable[..., Partner | None]:
+        """A dependency that verifies the key, checks `scope` (None: any valid key) and charges one item."""
+
+        def dependency(
+            request: Request,
+            response: Response,
+            credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+        ) -> Partner | None:
             if not settings.require_api_key:
                 return None
-            if not authorization or not authorization.startswith("Bearer "):
-                raise HTTPException(
-                    401, "send your API key as 'Authorization: Bearer KEY'", headers={"WWW-Authenticate": "Bearer"}
-                )
+            challenge = {"WWW-Authenticate": "Bearer"}
+            if credentials is None or credentials.scheme.lower() != "bearer":
+                raise ApiError(401, "send your API key as 'Authorization: Bearer KEY'", "missing_key", challenge)
             try:
-                partner = keys.verify(authorization.removeprefix("Bearer ").strip())
+                partner = keys.verify(credentials.credentials.strip())
             except KeyStoreUnavailable as e:
-                raise HTTPException(
-                    503, "the key store is unreachable; retry shortly", headers={"Retry-After": "5"}
+                raise ApiError(
+                    503, "the key store is unreachable; retry shortly", "key_store_unreachable", {"Retry-After": "5"}
                 ) from e
             if partner is None:
-                raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-            if scope not in partner.scopes:
-                raise HTTPException(403, f"this key lacks the '{scope}' scope")
-            wait = limiter.acquire(partner, cost)
-            if wait > 0:
-                metrics.rate_limited.inc()
-                raise HTTPException(
-                    429,
-                    f"rate limit of {partner.rate_limit_per_minute} items per minute reached",
-                    headers={"Retry-After": str(max(1, int(wait + 0.999)))},
-                )
+                raise ApiError(401, "unknown or revoked API key", "invalid_key", challenge)
+            request.state.partner = partner.name  # the per-partner label of the request metrics
+            if scope is not None and scope not in partner.scopes:
+                raise ApiError(403, f"this key lacks the '{scope}' scope", "missing_scope")
+            charge(partner, 1, response)
             return partner
 
         return dependency
 
+    def charge(partner: Partner, cost: int, response: Response) -> Quota:
+        """Take `cost` items from the partner's rate limit; 429 when it is spent; headers on the answer."""
+        quota = limiter.acquire(partner, cost)
+        if quota.wait > 0:
+            metrics.rate_limited.labels(partner.name).inc()
+            raise ApiError(
+                429,
+                f"rate limit of {partner.rate_limit_per_minute} items per minute reached",
+                "rate_limited",
+                quota.headers(),
+            )
+        response.headers.update(quota.headers())
+        return quota
+
     classify_key = Depends(partner_for("classify"))
     verdicts_key = Depends(partner_for("verdicts"))
-    admin_key = Depends(partner_for("admin"))
 
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
 
@@ -355,40 +457,48 @@ def create_app(
         request_id: str,
         app_state: Any,
         uploads: list[NamedImage] | None = None,
-    ) -> list[ClassifyResponse]:
+    ) -> list[ClassifyResponse | BatchItemError]:
+        """Classify items together; an item that cannot be read gets its own error, the others go on."""
         batcher: MicroBatcher = app_state.batcher
         reader: ImageReader | None = app_state.images
-        resolved = []
+        resolved: list[tuple[int, _Resolved]] = []
+        answers: list[ClassifyResponse | BatchItemError | None] = [None] * len(items)
         budget = PixelBudget(settings.max_request_pixels)
         try:
             for up in uploads or []:  # multipart files were decoded one by one under the per-image limits
                 budget.take(up.image.width * up.image.height, up.name)
         except ImageError as e:
-            raise HTTPException(e.status, str(e)) from e
+            raise ApiError(e.status, str(e), problems.CODES.get(e.status, "invalid_input")) from e
         for n, it in enumerate(items):
             try:
-                resolved.append(await asyncio.to_thread(resolve, it, uploads or [], reader, budget))
+                resolved.append((n, await asyncio.to_thread(resolve, it, uploads or [], reader, budget)))
             except ImageError as e:
-                where = f"items[{n}]: " if len(items) > 1 else ""
-                raise HTTPException(e.status, where + str(e)) from e
-        readings = [await asyncio.to_thread(reader.read, r.images) if r.images and reader else [] for r in resolved]
-        jobs = [texts_for(r.text, rd) for r, rd in zip(resolved, readings, strict=True)]
+                answers[n] = BatchItemError(
+                    index=n,
+                    error=Problem(**problems.problem_body(e.status, str(e), request_id=request_id)),
+                )
+        readings = [await asyncio.to_thread(reader.read, r.images) if r.images and reader else [] for _, r in resolved]
+        jobs = [texts_for(r.text, rd) for (_, r), rd in zip(resolved, readings, strict=True)]
         flat = [t for job in jobs for t in job]
-        preds = await batcher.classify(flat) if flat else []
+        try:
+            preds = await batcher.classify(flat) if flat else []
+        except QueueFull as e:
+            raise ApiError(503, f"the service is busy ({e}); retry shortly", "queue_full", {"Retry-After": "2"}) from e
         version = batcher.version
         review_risk = batcher.engine.calibration.review_risk
-        results, flagged, pos = [], [], 0
-        for i, (r, rd, job) in enumerate(zip(resolved, readings, jobs, strict=True)):
+        store_key = uuid.uuid4().hex  # item keys are ours: a partner may reuse its request ids
+        flagged, pos = [], 0
+        for (i, r), rd, job in zip(resolved, readings, jobs, strict=True):
             pred = combine_predictions(r.text, rd, preds[pos : pos + len(job)])
             pos += len(job)
             item_version = f"{version}+{reader.version}" if r.images and reader else version
             res = build_result(pred, policy, item_version, r.request.audience_age, review_risk)
-            results.append(ClassifyResponse(request_id=request_id, **res.model_dump()))
+            answers[i] = ClassifyResponse(request_id=request_id, **res.model_dump())
             metrics.bands.labels(res.band.value).inc()
             metrics.images.inc(len(r.images))
             digest = r.content_hash()
             if res.band >= settings.flag_band or res.band is Band.C or res.needs_review:
-                flagged.append(_flagged_item(f"{request_id}:{i}", r, digest, partner, pred, res, settings.secret_key))
+                flagged.append(_flagged_item(f"{store_key}:{i}", r, digest, partner, pred, res, settings.secret_key))
             if r.request.url:
                 await asyncio.to_thread(
                     _safe_verdict,
@@ -400,23 +510,20 @@ def create_app(
                     item_version,
                     res.policy_version,
                 )
-        metrics.items.inc(len(items))
+        metrics.items.labels(partner.name if partner else NO_PARTNER).inc(len(resolved))
         if flagged:
             outcome = await asyncio.to_thread(store.save, flagged)
             metrics.flagged.labels(outcome).inc(len(flagged))
         if partner is not None:
-            await asyncio.to_thread(_safe_usage, db, partner.id, len(items))
-        return results
+            await asyncio.to_thread(_safe_usage, db, partner.id, len(resolved))
+        return [a for a in answers if a is not None]
 
     @app.post(
         "/v1/classify",
         response_model=ClassifyResponse,
         tags=["classify"],
         openapi_extra=_classify_openapi(),
-        responses={
-            413: {"description": "too large (body, text, image bytes or pixels)"},
-            422: {"description": "bad input"},
-        },
+        responses=openapi_responses(401, 403, 413, 422, 429, 503),
     )
     async def classify(request: Request, partner: Partner | None = classify_key) -> ClassifyResponse:
         """Classify one item: a text, an HTML page (with its embedded images), images, or a text with images.
@@ -426,28 +533,34 @@ def create_app(
         the text, an image's OCR words with boxes, the visual model), per-image verdicts, actions, reasons.
         """
         body, uploads = await _read_classify_request(request, limits, settings.max_images_per_item)
-        return (await classify_items([body], partner, uuid.uuid4().hex, request.app.state, uploads))[0]
+        answer = (await classify_items([body], partner, request_id_of(request), request.app.state, uploads))[0]
+        if isinstance(answer, BatchItemError):
+            raise ApiError(answer.error.status, answer.error.detail, answer.error.code)
+        return answer
 
-    @app.post("/v1/classify/batch", response_model=BatchResponse, tags=["classify"])
+    @app.post(
+        "/v1/classify/batch",
+        response_model=BatchResponse,
+        tags=["classify"],
+        responses=openapi_responses(401, 403, 413, 422, 429, 503),
+    )
     async def classify_batch(
-        body: BatchRequest, request: Request, partner: Partner | None = classify_key
+        body: BatchRequest, request: Request, response: Response, partner: Partner | None = classify_key
     ) -> BatchResponse:
-        """Classify up to `VICAS_MAX_BATCH_ITEMS` items in one call."""
+        """Classify up to `VICAS_MAX_BATCH_ITEMS` items in one call; an item that cannot be read (a bad image,
+        too many pixels) gets its own `error` entry and the others are classified."""
         if len(body.items) > settings.max_batch_items:
             raise HTTPException(413, f"{len(body.items)} items; the batch limit is {settings.max_batch_items}")
         if partner is not None and len(body.items) > 1:
-            wait = limiter.acquire(partner, len(body.items) - 1)
-            if wait > 0:
-                metrics.rate_limited.inc()
-                raise HTTPException(429, "rate limit reached", headers={"Retry-After": str(max(1, int(wait + 1)))})
-        rid = uuid.uuid4().hex
+            charge(partner, len(body.items) - 1, response)
+        rid = request_id_of(request)
         return BatchResponse(request_id=rid, results=await classify_items(body.items, partner, rid, request.app.state))
 
     @app.get(
         "/v1/verdicts",
         response_model=VerdictResponse,
         tags=["verdicts"],
-        responses={404: {"description": "no verdict for that URL or domain"}},
+        responses=openapi_responses(401, 403, 404, 422, 429, 503),
     )
     async def get_verdict(
         url: Annotated[str | None, Query(max_length=4096)] = None,
@@ -457,14 +570,24 @@ def create_app(
         """The latest verdict on a URL or a domain; reviewed verdicts take precedence over the model's."""
         if (url is None) == (domain is None):
             raise HTTPException(422, "give exactly one of 'url' or 'domain'")
-        found = await asyncio.to_thread(lookup_verdict, db, url, domain)
+        try:
+            found = await asyncio.to_thread(lookup_verdict, db, url, domain)
+        except UrlError as e:
+            raise ApiError(422, str(e), "invalid_url") from e
         if found is None:
             raise HTTPException(404, "no verdict recorded for that URL or domain")
         return VerdictResponse(**{k: found[k] for k in VerdictResponse.model_fields})
 
     appeals_key = Depends(partner_for("appeals"))
+    any_key = Depends(partner_for(None))
 
-    @app.post("/v1/appeals", response_model=AppealResponse, status_code=201, tags=["appeals"])
+    @app.post(
+        "/v1/appeals",
+        response_model=AppealResponse,
+        status_code=201,
+        tags=["appeals"],
+        responses=openapi_responses(401, 403, 422, 429, 503),
+    )
     async def appeal(body: AppealRequest, partner: Partner | None = appeals_key) -> AppealResponse:
         """Appeal a verdict (by the stored item id or the URL); reviewers decide it in the console."""
         try:
@@ -475,13 +598,82 @@ def create_app(
             raise HTTPException(422, str(e)) from e
         return AppealResponse(**(await asyncio.to_thread(get_appeal, db, appeal_id) or {}))
 
-    @app.get("/v1/appeals/{appeal_id}", response_model=AppealResponse, tags=["appeals"])
+    @app.get(
+        "/v1/appeals/{appeal_id}",
+        response_model=AppealResponse,
+        tags=["appeals"],
+        responses=openapi_responses(401, 403, 404, 422, 429, 503),
+    )
     async def appeal_status(appeal_id: int, partner: Partner | None = appeals_key) -> AppealResponse:
         """An appeal's status and, once decided, the outcome and band."""
         found = await asyncio.to_thread(get_appeal, db, appeal_id)
         if found is None or (partner is not None and found["partner"] != partner.name):
             raise HTTPException(404, "no such appeal for this key")
         return AppealResponse(**found)
+
+    @app.get("/v1/usage", response_model=UsageResponse, tags=["keys"], responses=openapi_responses(401, 429, 503))
+    async def own_usage(
+        days: Annotated[int, Query(ge=1, le=366)] = 31, partner: Partner | None = any_key
+    ) -> UsageResponse:
+        """Your requests and items per day (UTC) over all your keys, oldest first; today is still counting."""
+        if partner is None:
+            raise ApiError(404, "usage is counted per key; this service runs without keys", "no_keys")
+        rows = await asyncio.to_thread(usage_by_name, db, partner.name, days)
+        return UsageResponse(partner=partner.name, days=[UsageDay.model_validate(r) for r in rows])
+
+    blocklists_key = Depends(partner_for("blocklists"))
+
+    @app.get(
+        "/v1/blocklists/changes",
+        response_model=BlocklistChanges,
+        tags=["blocklists"],
+        responses=openapi_responses(401, 403, 422, 429, 503),
+    )
+    async def blocklist_changes(
+        since: Annotated[datetime | None, Query(description="`version` of your last fetch (ISO 8601)")] = None,
+        min_band: Band = Band.T18,
+        partner: Partner | None = blocklists_key,
+    ) -> BlocklistChanges:
+        """What changed in the reviewed blocklist since your last fetch: URLs to block, URLs to unblock (a
+        reviewer lowered them below `min_band`), and the `version` to send as `since` next time."""
+        start = _aware(since) if since else datetime(1970, 1, 1, tzinfo=UTC)
+        block, unblock = await asyncio.to_thread(changes_since, db, start, min_band)
+        latest = await asyncio.to_thread(latest_change, db)
+        return BlocklistChanges(
+            version=max(latest, start) if latest else start,
+            min_band=min_band,
+            block=[BlocklistEntry(host=e.host, url=e.url, band=e.band, updated_at=e.updated_at) for e in block],
+            unblock=[BlocklistEntry(host=e.host, url=e.url, band=e.band, updated_at=e.updated_at) for e in unblock],
+        )
+
+    @app.get(
+        "/v1/blocklists/{fmt}",
+        tags=["blocklists"],
+        response_class=PlainTextResponse,
+        responses={
+            200: {"description": "the list, with ETag", "content": {"text/plain": {}}},
+            304: {"description": "unchanged since the ETag sent in If-None-Match"},
+            **openapi_responses(401, 403, 422, 429, 503),
+        },
+    )
+    async def blocklist_feed(
+        fmt: Literal["hosts", "rpz", "csv"],
+        request: Request,
+        min_band: Band = Band.T18,
+        partner: Partner | None = blocklists_key,
+    ) -> Response:
+        """The reviewed blocklist as a hosts file, a DNS RPZ zone or CSV (see the README). Its version is the
+        time of the last reviewed change, so an unchanged list is byte for byte the same: send the ETag
+        back in If-None-Match and get 304 until it changes."""
+        entries = await asyncio.to_thread(blocklist_entries, db, min_band)
+        latest = await asyncio.to_thread(latest_change, db) or datetime(2000, 1, 1, tzinfo=UTC)
+        make, media = BLOCKLIST_FORMATS[fmt]
+        body = make(entries, min_band, latest)
+        etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+        headers = {"ETag": etag, "Cache-Control": "private, max-age=60", "Last-Modified": format_datetime(latest, True)}
+        if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+            return Response(status_code=304, headers=headers)
+        return PlainTextResponse(body, media_type=f"{media}; charset=utf-8", headers=headers)
 
     @app.get("/v1/taxonomy", tags=["contract"])
     async def taxonomy() -> dict[str, Any]:
@@ -504,6 +696,8 @@ def create_app(
             degraded.append(f"{spooled} flagged items wait in the spool")
         if limiter.degraded:
             degraded.append("redis unreachable: rate limits are kept per process")
+        if getattr(request.app.state, "model_error", None):
+            degraded.append(request.app.state.model_error)
         body = {
             "status": "unavailable" if batcher is None else "degraded" if degraded else "ok",
             "degraded": degraded,
@@ -516,24 +710,47 @@ def create_app(
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def prometheus(request: Request) -> Response:
-        metrics.spooled.set(store.spooled_count())
-        batcher: MicroBatcher | None = getattr(request.app.state, "batcher", None)
-        if batcher is not None:
-            metrics.cache_hits.labels("local").set(batcher.cache_hits)
-            metrics.cache_hits.labels("shared").set(batcher.shared_hits)
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        metrics.spooled.set(await asyncio.to_thread(store.spooled_count))
+        return Response(await asyncio.to_thread(metrics.exposition), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/admin/reload", tags=["operations"])
-    async def reload(body: ReloadRequest, request: Request, _: Partner | None = admin_key) -> dict[str, str]:
-        """Load a new exported model and switch to it atomically; a bad artefact is refused (409)."""
-        batcher: MicroBatcher = request.app.state.batcher
-        old = batcher.version
+    def maintenance_steps(app: FastAPI) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
+        async def migrate_if_pending() -> None:  # the start found the database unreachable
+            if getattr(app.state, "schema", "ok") != "ok":
+                await asyncio.to_thread(migrate, settings.database_url)
+                app.state.schema = "ok"
+                log.info("database reachable again: schema migrated")
+
+        return [
+            ("migration", migrate_if_pending),
+            ("spool flush", lambda: flush_once(store, metrics)),
+            ("key re-check", lambda: asyncio.to_thread(keys.recheck)),
+            ("model switch", lambda: follow_model(app)),
+        ]
+
+    async def follow_model(app: FastAPI) -> None:
+        """Swap to the model an operator activated (`vicas models activate`), once; a refused one is
+        reported in /readyz and not retried until another is activated."""
+        want = await asyncio.to_thread(model_switch.requested, db)
+        batcher: MicroBatcher = app.state.batcher
+        if want is None or want == batcher.engine.folder.resolve() or want == app.state.refused_model:
+            return
         try:
-            new = await batcher.swap(Path(body.model_dir), settings.ort_threads)
+            model_switch.inside_root(settings.models_root, want)
+            version = await batcher.swap(want, settings.ort_threads)
         except Exception as e:
-            raise HTTPException(409, f"model refused, still serving {old}: {e}") from e
-        return {"previous": old, "serving": new}
+            app.state.refused_model = want
+            app.state.model_error = f"model {want} refused, still serving {batcher.version}: {e}"
+            log.error("%s", app.state.model_error)
+            return
+        app.state.model_error = None
+        _record_serving(app)
+        log.info("now serving %s from %s", version, want)
 
+    def _record_serving(app: FastAPI) -> None:
+        reader: ImageReader | None = app.state.images
+        metrics.serving(app.state.batcher.version, reader.version if reader else None, policy.version)
+
+    problems.document(app)
     app.state.store = store
     app.state.keys = keys
     app.state.db = db
@@ -593,7 +810,7 @@ def _flagged_item(
         s, t = red.map_span(s0, t0)
         evidence.append({**e.model_dump(), "start": s, "end": t, "text": red.text[s:t]})
     evidence += [{**e.model_dump(), "text": e.text} for e in res.evidence if e.start is None]
-    url = item.request.url
+    url = stored_url(item.request.url)  # no query string: a child's phone number travels there
     return FlaggedItem(
         item_key=key,
         content_hash=digest,
@@ -729,31 +946,22 @@ def _safe_usage(db: Any, partner_id: int, items: int) -> None:
         log.warning("usage not counted: %s", e.__class__.__name__)
 
 
-async def _flush_loop(
-    store: FlagStore,
-    metrics: Metrics,
-    every: float = 2.0,
-    app: FastAPI | None = None,
-    database_url: str = "",
-    keys: KeyVerifier | None = None,
-) -> None:
-    """Drain the spool for ever: an error in one round is logged and the next round tries again (a dead
-    loop would leave every later flagged item in the spool). A migration the start could not run (database
-    unreachable) is run first, once the database answers; cached API keys are re-checked for revocation."""
+async def _maintenance_loop(steps: list[tuple[str, Callable[[], Awaitable[object]]]], every: float = 2.0) -> None:
+    """Run every step each `every` seconds, for ever. A failing step is logged and tried again next round: a
+    dead loop would leave flagged items in the spool, revoked keys in the cache and workers on an old model.
+    While the database is down the round stops at the first step that needs it (one line, no traceback)."""
     while True:
         await asyncio.sleep(every)
-        try:
-            if app is not None and getattr(app.state, "schema", "ok") != "ok":
-                await asyncio.to_thread(migrate, database_url)
-                app.state.schema = "ok"
-                log.info("database reachable again: schema migrated")
-            await flush_once(store, metrics)
-            if keys is not None:
-                await asyncio.to_thread(keys.recheck)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("spool flush failed; retrying in %.0f s", every)
+        for name, step in steps:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except OperationalError as e:
+                log.warning("database unreachable (%s): %s and what follows wait", e.__class__.__name__, name)
+                break
+            except Exception:
+                log.exception("%s failed; retrying in %.0f s", name, every)
 
 
 async def flush_once(store: FlagStore, metrics: Metrics) -> int:

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -87,6 +88,10 @@ class SharedCache:
             self._redis.set(f"vicas:pred:{key[0]}:{key[1]}", json.dumps(d, ensure_ascii=False), ex=self.ttl)
 
 
+class QueueFull(RuntimeError):
+    """More texts wait for the model than the queue holds: the caller should answer 503 with Retry-After."""
+
+
 class MicroBatcher:
     def __init__(
         self,
@@ -95,8 +100,12 @@ class MicroBatcher:
         wait_ms: float = 3.0,
         cache_items: int = 20000,
         shared: SharedCache | None = None,
+        max_queue: int = 512,
+        on_cache_hit: Callable[[str], None] | None = None,
     ):
         self.engine = engine
+        self.on_cache_hit = on_cache_hit or (lambda _cache: None)  # "local" or "shared", for the metrics
+        self.max_queue = max_queue
         self.shared = shared
         self.shared_hits = 0
         self.max_batch = max_batch
@@ -123,6 +132,8 @@ class MicroBatcher:
 
     async def classify(self, texts: list[str]) -> list[TextPrediction]:
         assert self._queue is not None, "MicroBatcher.start() was not awaited"
+        if self._queue.qsize() + len(texts) > self.max_queue:  # refuse whole requests, before queueing any text
+            raise QueueFull(f"{self._queue.qsize()} texts wait for the model; the queue holds {self.max_queue}")
         loop = asyncio.get_running_loop()
         version = self.engine.version
         results: list[TextPrediction | None] = []
@@ -132,12 +143,14 @@ class MicroBatcher:
             hit = self.cache.get(key)
             if hit is not None:
                 self.cache_hits += 1
+                self.on_cache_hit("local")
                 results.append(hit)
                 continue
             if self.shared is not None:
                 hit = await asyncio.to_thread(self.shared.get, key, text)
                 if hit is not None:
                     self.shared_hits += 1
+                    self.on_cache_hit("shared")
                     self.cache.put(key, hit)
                     results.append(hit)
                     continue

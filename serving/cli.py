@@ -22,11 +22,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     p.set_defaults(func=_serve)
 
-    keys = sub.add_parser("keys", help="partner API keys: create (shown once), list, revoke")
+    keys = sub.add_parser("keys", help="partner API keys: create (shown once), list, revoke, rotate, usage")
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     c = ksub.add_parser("create", help="create a key and print it once")
-    c.add_argument("--name", required=True, help="partner name, unique")
-    c.add_argument("--scopes", default="classify,verdicts", help="comma-separated: classify, verdicts, appeals, admin")
+    c.add_argument("--name", required=True, help="partner name, unique among active keys")
+    c.add_argument(
+        "--scopes", default="classify,verdicts", help="comma-separated: classify, verdicts, appeals, blocklists"
+    )
     c.add_argument(
         "--rate-limit", type=int, default=None, help="items per minute (default VICAS_DEFAULT_RATE_LIMIT_PER_MINUTE)"
     )
@@ -36,6 +38,32 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     r = ksub.add_parser("revoke", help="revoke a partner's key")
     r.add_argument("--name", required=True)
     r.set_defaults(func=_keys_revoke)
+    ro = ksub.add_parser(
+        "rotate",
+        help="issue a new key for a partner (same scopes and limit) and print it once; the old key stops "
+        "working after --grace-minutes",
+    )
+    ro.add_argument("--name", required=True)
+    ro.add_argument(
+        "--grace-minutes", type=int, default=60, help="how long the old key keeps working (default 60; 0: at once)"
+    )
+    ro.set_defaults(func=_keys_rotate)
+    us = ksub.add_parser("usage", help="requests and items per day for a partner, over all its keys")
+    us.add_argument("--name", required=True)
+    us.add_argument("--days", type=int, default=31, help="how many days back (default 31)")
+    us.set_defaults(func=_keys_usage)
+
+    models = sub.add_parser("models", help="which model every API worker serves (an operator's switch)")
+    msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    ma = msub.add_parser(
+        "activate",
+        help="verify an exported model folder under VICAS_MODELS_ROOT, load it once, then have every worker "
+        "of every replica swap to it within seconds (a refused folder changes nothing)",
+    )
+    ma.add_argument("--dir", type=Path, required=True, help="the exported model folder (with manifest.json)")
+    ma.set_defaults(func=_models_activate)
+    mst = msub.add_parser("status", help="the folder operators activated last, if any")
+    mst.set_defaults(func=_models_status)
 
     users = sub.add_parser("users", help="review console accounts")
     usub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
@@ -50,6 +78,24 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     ea.add_argument("--username", default="admin")
     ea.set_defaults(func=_users_ensure_admin)
+    ul = usub.add_parser("list", help="list accounts: role, disabled, locked (never a password or its hash)")
+    ul.set_defaults(func=_users_list)
+    ud = usub.add_parser("disable", help="disable an account: no login, and its console sessions end at once")
+    ud.add_argument("--username", required=True)
+    ud.set_defaults(func=_users_disable, disabled=True)
+    ue = usub.add_parser("enable", help="enable a disabled account again")
+    ue.add_argument("--username", required=True)
+    ue.set_defaults(func=_users_disable, disabled=False)
+    ur = usub.add_parser("set-role", help="change an account's role; its console sessions end")
+    ur.add_argument("--username", required=True)
+    ur.add_argument("--role", required=True, choices=["reviewer", "supervisor", "admin"])
+    ur.set_defaults(func=_users_set_role)
+    up = usub.add_parser(
+        "reset-password",
+        help="set a new random password and print it once; clears the lockout and ends the account's sessions",
+    )
+    up.add_argument("--username", required=True)
+    up.set_defaults(func=_users_reset_password)
 
     audit = sub.add_parser("audit", help="the console's hash-chained audit log")
     asub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
@@ -94,7 +140,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     b.add_argument("--no-ocr", action="store_true", help="do not read text in images")
     b.set_defaults(func=_bulk)
 
-    p = sub.add_parser("purge", help="delete flagged items older than VICAS_RETENTION_DAYS (or --days)")
+    p = sub.add_parser(
+        "purge",
+        help="delete flagged items, their reviews, appeals and failed-login records older than "
+        "VICAS_RETENTION_DAYS (or --days)",
+    )
     p.add_argument("--days", type=int, default=None)
     p.set_defaults(func=_purge)
 
@@ -125,12 +175,28 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     if args.workers > 1:
+        _metrics_folder()
         uvicorn.run("serving.main:app", host=args.host, port=args.port, workers=args.workers)
     else:
         from serving.api import create_app
 
         uvicorn.run(create_app(), host=args.host, port=args.port)
     return 0
+
+
+def _metrics_folder() -> None:
+    """Prometheus multiprocess mode for the workers: a fresh folder where every worker writes its values, so
+    that a scrape answered by any worker counts them all. Set before the workers import prometheus_client."""
+    import tempfile
+
+    from serving.metrics import MULTIPROC_ENV
+
+    folder = os.environ.get(MULTIPROC_ENV)
+    if folder:  # the operator's folder: values of an earlier run would be added to this one's
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="vicas-metrics-")
 
 
 def _keys_create(args: argparse.Namespace) -> int:
@@ -166,12 +232,60 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_activate(args: argparse.Namespace) -> int:
+    import getpass
+
+    from serving.model_switch import activate
+
+    settings, db = _db()
+    version = activate(db, settings.models_root, args.dir, f"cli:{getpass.getuser()}")
+    print(f"activated {version} from {args.dir.resolve()}: every worker switches within a few seconds")
+    return 0
+
+
+def _models_status(args: argparse.Namespace) -> int:
+    from serving.model_switch import requested
+
+    settings, db = _db()
+    folder = requested(db)
+    print(f"activated: {folder}" if folder else f"none activated: workers serve VICAS_MODEL_DIR ({settings.model_dir})")
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    from serving.keys import rotate_key
+
+    _, db = _db()
+    key = rotate_key(db, args.name, args.grace_minutes)
+    print(key)
+    print(
+        f"# new key for {args.name!r}: store it now, it is not shown again; the old key works for "
+        f"{args.grace_minutes} more minutes",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _keys_usage(args: argparse.Namespace) -> int:
+    from serving.keys import usage_by_name
+
+    _, db = _db()
+    rows = usage_by_name(db, args.name, args.days)
+    print(f"{'day':<12}{'requests':>10}{'items':>10}")
+    for row in rows:
+        print(f"{row['day']!s:<12}{row['requests']!s:>10}{row['items']!s:>10}")
+    total_req = sum(int(str(r["requests"])) for r in rows)
+    total_items = sum(int(str(r["items"])) for r in rows)
+    print(f"{'total':<12}{total_req:>10}{total_items:>10}")
+    return 0
+
+
 def _purge(args: argparse.Namespace) -> int:
     from serving.store import FlagStore
 
     settings, db = _db()
-    n = FlagStore(db, settings.spool_dir).purge(args.days or settings.retention_days)
-    print(f"purged {n} flagged items")
+    counts = FlagStore(db, settings.spool_dir).purge(args.days or settings.retention_days)
+    print("purged " + ", ".join(f"{n} {what}" for what, n in counts.items()))
     return 0
 
 
@@ -237,6 +351,52 @@ def _users_ensure_admin(args: argparse.Namespace) -> int:
     password = secrets.token_urlsafe(15)
     create_user(db, args.username, password, "admin")
     print(f"first admin account for the review console (shown once): {args.username} / {password}")
+    return 0
+
+
+def _cli_actor() -> str:
+    """Who ran a `vicas users` command, for the audit log: the operating-system user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (some containers)
+        return f"cli:uid-{os.getuid()}"
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    from serving.review.accounts import list_users
+
+    _, db = _db()
+    for row in list_users(db):
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def _users_disable(args: argparse.Namespace) -> int:
+    from serving.review.accounts import set_disabled
+
+    _, db = _db()
+    set_disabled(db, args.username, args.disabled, _cli_actor())
+    print(f"{'disabled' if args.disabled else 'enabled'} {args.username}")
+    return 0
+
+
+def _users_set_role(args: argparse.Namespace) -> int:
+    from serving.review.accounts import set_role
+
+    _, db = _db()
+    set_role(db, args.username, args.role, _cli_actor())
+    print(f"{args.username} is now {args.role}; their console sessions have ended")
+    return 0
+
+
+def _users_reset_password(args: argparse.Namespace) -> int:
+    from serving.review.accounts import reset_password
+
+    _, db = _db()
+    password = reset_password(db, args.username, _cli_actor())
+    print(f"new password for the review console (shown once): {args.username} / {password}")
     return 0
 
 

@@ -14,6 +14,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VICAS_", env_file=".env", extra="ignore")
 
     model_dir: Path = Field(Path("models/text"), description="exported text model folder (with manifest.json)")
+    models_root: Path = Field(
+        Path("models"), description="`vicas models activate` switches only to model folders under this one"
+    )
     policy_path: Path | None = Field(None, description="policy YAML; the packaged default when unset")
     database_url: str = Field(
         "sqlite:///vicas.db", description="SQLAlchemy URL; postgresql+psycopg://... in production"
@@ -47,6 +50,9 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(64, ge=1)
     batch_wait_ms: float = Field(3.0, ge=0, description="how long the micro-batcher waits for more requests")
     max_batch_size: int = Field(32, ge=1)
+    max_queue: int = Field(
+        512, ge=1, description="texts that may wait for the model; beyond, requests get 503 with Retry-After"
+    )
     cache_items: int = Field(20_000, ge=0, description="results cached by content hash (0 disables)")
     redis_url: str | None = Field(
         None, description="redis://host:6379/0 to share rate limits and the result cache across replicas"
@@ -58,8 +64,11 @@ class Settings(BaseSettings):
         description="signs console sessions and seals personal data for reveal; set it in production "
         "(without it sessions end when the process restarts and originals are not kept)",
     )
-    secure_cookies: bool = Field(
-        True, description="console cookies only over HTTPS (browsers treat localhost as secure)"
+    secure_cookies: bool | None = Field(
+        None,
+        description="console cookies only over HTTPS: true forces the Secure flag, false never sets it, unset "
+        "(the default) sets it on answers to HTTPS requests (behind a TLS proxy, run uvicorn with "
+        "--proxy-headers so the scheme is known), so a local console over http://127.0.0.1 works",
     )
     reviewed_export_dir: Path = Field(Path("data/reviewed"), description="where `vicas review export` writes")
 

@@ -27,7 +27,7 @@ api_keys = Table(
     "api_keys",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(100), nullable=False, unique=True),
+    Column("name", String(100), nullable=False, index=True),  # unique among active keys (migration 0006)
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("prefix", String(12), nullable=False),
     Column("scopes", String(200), nullable=False),
@@ -99,6 +99,17 @@ users = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     # part of every console session: logging out moves it on, so a copied cookie stops working
     Column("session_epoch", Integer, nullable=False, default=0, server_default="0"),
+    # set by `vicas users disable`: no login, and get_user no longer finds the account (migration 0005)
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
+)
+
+# Failed console logins per client address in the current window (serving.review.accounts, migration 0005)
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("address", String(64), primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False, index=True),
+    Column("failures", Integer, nullable=False),
 )
 
 reviews = Table(
@@ -154,6 +165,16 @@ audit_head = Table(
     Column("id", Integer, primary_key=True),
     Column("hash", String(64), nullable=False),
     Column("seq", Integer, nullable=False),
+)
+
+# What operators set for every worker to follow (the model folder to serve), read by each worker's loop
+serving_state = Table(
+    "serving_state",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_by", String(100), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

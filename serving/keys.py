@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from serving.db import api_keys, usage
 
-SCOPES = frozenset({"classify", "verdicts", "appeals", "admin"})
+# model switches are an operator's action (`vicas models activate`), never a partner key's
+SCOPES = frozenset({"classify", "verdicts", "appeals", "blocklists"})
 KEY_PREFIX = "vcs_"
 log = logging.getLogger("vicas.keys")
 
@@ -58,7 +60,39 @@ def create_key(engine: Engine, name: str, scopes: set[str] | None = None, rate_l
                 )
             )
     except IntegrityError as e:
-        raise ApiKeyError(f"a key named {name!r} already exists; revoke it or choose another name") from e
+        raise ApiKeyError(f"an active key named {name!r} exists; rotate or revoke it, or choose another name") from e
+    return key
+
+
+def rotate_key(engine: Engine, name: str, grace_minutes: int = 0) -> str:
+    """Issue a new key for a partner with the same scopes and limit; the old one stops working after
+    `grace_minutes` (0: at once), so a partner can roll the new key out without downtime."""
+    if grace_minutes < 0:
+        raise ApiKeyError("the grace period cannot be negative")
+    now = datetime.now(UTC)
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        old = (
+            conn.execute(select(api_keys).where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None)))
+            .mappings()
+            .first()
+        )
+        if old is None:
+            raise ApiKeyError(f"no active key named {name!r}; create one with `vicas keys create`")
+        conn.execute(
+            update(api_keys).where(api_keys.c.id == old["id"]).values(revoked_at=now + timedelta(minutes=grace_minutes))
+        )
+        conn.execute(
+            insert(api_keys).values(
+                name=name,
+                key_hash=hash_key(key),
+                prefix=key[:10],
+                scopes=old["scopes"],
+                rate_limit_per_minute=old["rate_limit_per_minute"],
+                created_at=now,
+                revoked_at=None,
+            )
+        )
     return key
 
 
@@ -69,11 +103,13 @@ def list_keys(engine: Engine) -> list[dict[str, object]]:
 
 
 def revoke_key(engine: Engine, name: str) -> None:
+    """End every key of the partner at once, a rotated key still in its grace period included."""
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         res = conn.execute(
             update(api_keys)
-            .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
+            .where(api_keys.c.name == name, or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > now))
+            .values(revoked_at=now)
         )
     if res.rowcount == 0:
         raise ApiKeyError(f"no active key named {name!r}")
@@ -83,10 +119,18 @@ def verify_key(engine: Engine, key: str) -> Partner | None:
     return _partner_by_hash(engine, hash_key(key))
 
 
+def _active(revoked_at: datetime | None, now: datetime) -> bool:
+    """Not revoked, or revoked with a grace period still running (a rotated key)."""
+    if revoked_at is None:
+        return True
+    aware = revoked_at if revoked_at.tzinfo else revoked_at.replace(tzinfo=UTC)  # SQLite drops the zone
+    return aware > now
+
+
 def _partner_by_hash(engine: Engine, digest: str) -> Partner | None:
     with engine.connect() as conn:
         row = conn.execute(select(api_keys).where(api_keys.c.key_hash == digest)).mappings().first()
-    if row is None or row["revoked_at"] is not None:
+    if row is None or not _active(row["revoked_at"], datetime.now(UTC)):
         return None
     return Partner(row["id"], row["name"], frozenset(row["scopes"].split(",")), row["rate_limit_per_minute"])
 
@@ -138,17 +182,45 @@ class KeyVerifier:
             digests = list(self._cache)
         if not digests:
             return 0
+        now = datetime.now(UTC)
         with self.engine.connect() as conn:
-            active = set(
-                conn.execute(
-                    select(api_keys.c.key_hash).where(api_keys.c.key_hash.in_(digests), api_keys.c.revoked_at.is_(None))
-                ).scalars()
-            )
+            rows = conn.execute(
+                select(api_keys.c.key_hash, api_keys.c.revoked_at).where(api_keys.c.key_hash.in_(digests))
+            ).all()
+        active = {digest for digest, revoked_at in rows if _active(revoked_at, now)}
         gone = [d for d in digests if d not in active]
         with self._lock:
             for d in gone:
                 self._cache.pop(d, None)
         return len(gone)
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One rate-limit decision: `wait` is 0 when allowed, else seconds before retrying; the rest feeds the
+    RateLimit-* headers (limit per minute, whole items left now, seconds until the bucket is full again)."""
+
+    wait: float
+    limit: int
+    remaining: int
+    reset: int
+
+    def headers(self) -> dict[str, str]:
+        h = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset),
+            "RateLimit-Policy": f"{self.limit};w=60",
+        }
+        if self.wait > 0:
+            h["Retry-After"] = str(max(1, math.ceil(self.wait)))
+        return h
+
+
+def _quota(partner: Partner, wait: float, tokens: float) -> Quota:
+    rate = partner.rate_limit_per_minute / 60.0
+    reset = math.ceil(max(0.0, partner.rate_limit_per_minute - tokens) / rate)
+    return Quota(wait, partner.rate_limit_per_minute, max(0, math.floor(tokens)), reset)
 
 
 class RateLimiter:
@@ -160,25 +232,26 @@ class RateLimiter:
         self._buckets: dict[int, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, partner: Partner, cost: int = 1) -> float:
-        """0 when allowed; otherwise the seconds to wait before retrying."""
+    def acquire(self, partner: Partner, cost: int = 1) -> Quota:
+        """Take `cost` items from the partner's bucket if it holds them."""
         rate = partner.rate_limit_per_minute / 60.0
         capacity = float(partner.rate_limit_per_minute)
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(partner.id, (capacity, now))
             tokens = min(capacity, tokens + (now - last) * rate)
-            if tokens >= cost:
-                self._buckets[partner.id] = (tokens - cost, now)
-                return 0.0
+            wait = 0.0 if tokens >= cost else (cost - tokens) / rate
+            if wait == 0.0:
+                tokens -= cost
             self._buckets[partner.id] = (tokens, now)
-            return (cost - tokens) / rate
+        return _quota(partner, wait, tokens)
 
 
 class RedisRateLimiter:
     """The same token bucket kept in Redis, so a partner's limit holds across API replicas and workers."""
 
-    # KEYS[1] bucket key; ARGV: capacity, rate per second, cost, now (seconds). Returns wait in ms (0 = allowed).
+    # KEYS[1] bucket key; ARGV: capacity, rate per second, cost, now (seconds).
+    # Returns {wait in ms (0 = allowed), tokens left x 1000} (Lua numbers reach Redis as integers).
     _SCRIPT = """
     local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
     local capacity, rate, cost, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -189,7 +262,7 @@ class RedisRateLimiter:
     if tokens >= cost then tokens = tokens - cost else wait = math.ceil((cost - tokens) / rate * 1000) end
     redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
     redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
-    return wait
+    return {wait, math.floor(tokens * 1000)}
     """
 
     def __init__(self, url: str, prefix: str = "vicas:rl:") -> None:
@@ -201,10 +274,10 @@ class RedisRateLimiter:
         self._local = RateLimiter()  # while Redis is down: each replica limits on its own
         self.degraded = False
 
-    def acquire(self, partner: Partner, cost: int = 1) -> float:
+    def acquire(self, partner: Partner, cost: int = 1) -> Quota:
         rate = partner.rate_limit_per_minute / 60.0
         try:
-            wait_ms = self._script(
+            wait_ms, milli_tokens = self._script(
                 keys=[f"{self._prefix}{partner.id}"], args=[partner.rate_limit_per_minute, rate, cost, time.time()]
             )
         except Exception as e:  # Redis unreachable or failing: limit in process rather than answer 500
@@ -215,7 +288,7 @@ class RedisRateLimiter:
         if self.degraded:
             log.info("Redis rate limiter answers again")
         self.degraded = False
-        return float(wait_ms) / 1000.0
+        return _quota(partner, float(wait_ms) / 1000.0, float(milli_tokens) / 1000.0)
 
 
 def make_rate_limiter(redis_url: str | None) -> RateLimiter | RedisRateLimiter:
@@ -243,7 +316,15 @@ def count_usage(engine: Engine, partner_id: int, items: int, day: date | None = 
                 )
 
 
-def usage_for(engine: Engine, partner_id: int) -> list[dict[str, object]]:
+def usage_by_name(engine: Engine, name: str, days: int = 31) -> list[dict[str, object]]:
+    """Requests and items per day for a partner over all its keys (rotations included), oldest first."""
+    since = (datetime.now(UTC).date() - timedelta(days=days - 1)).isoformat()
     with engine.connect() as conn:
-        rows = conn.execute(select(usage).where(usage.c.key_id == partner_id).order_by(usage.c.day)).mappings().all()
-    return [dict(r) for r in rows]
+        rows = conn.execute(
+            select(usage.c.day, func.sum(usage.c.requests), func.sum(usage.c["items"]))
+            .join(api_keys, api_keys.c.id == usage.c.key_id)
+            .where(api_keys.c.name == name, usage.c.day >= since)
+            .group_by(usage.c.day)
+            .order_by(usage.c.day)
+        ).all()
+    return [{"day": day, "requests": int(req), "items": int(items)} for day, req, items in rows]

@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from serving.db import flagged_items, verdicts
+from serving.db import appeals, flagged_items, login_throttle, reviews, verdicts
 from serving.spool import Spool
+from serving.urls import UrlError, host_of, is_public_suffix, normalize_host, normalize_url
 from vicas.taxonomy import BAND_ORDER, Band
 
 log = logging.getLogger("vicas.store")
@@ -49,10 +49,24 @@ class FlaggedItem:
 
 
 def domain_of(url: str | None) -> str | None:
+    """The normalised host of a URL (punycode, no trailing dot, no www.), or None when it has none."""
     if not url:
         return None
-    host = urlsplit(url if "//" in url else f"//{url}").hostname
-    return host.lower().removeprefix("www.") if host else None
+    try:
+        return host_of(url) or None
+    except UrlError:
+        return None
+
+
+def stored_url(url: str | None) -> str | None:
+    """What the store keeps of a URL: its normal form, without query, fragment or personal data in the path
+    (None when it is not a URL with a host: the raw text may hold anything)."""
+    if not url:
+        return None
+    try:
+        return normalize_url(url)
+    except UrlError:
+        return None
 
 
 def parse_flagged(record: dict[str, Any]) -> FlaggedItem:
@@ -121,11 +135,26 @@ class FlagStore:
         with self.engine.connect() as conn:
             return len(conn.execute(select(flagged_items.c.id)).all())
 
-    def purge(self, retention_days: int) -> int:
+    def purge(self, retention_days: int) -> dict[str, int]:
+        """Delete what holds people's data once it is older than the retention period: flagged items, the
+        reviews of deleted items (their notes), appeals (their reasons) and failed-login records (client
+        addresses). Verdicts keep only normalised URLs and the audit log only hashes of free text, so they
+        stay. Returns the rows deleted per table."""
         cutoff = datetime.now(UTC) - timedelta(days=retention_days)
         with self.engine.begin() as conn:
-            res = conn.execute(delete(flagged_items).where(flagged_items.c.created_at < cutoff))
-        return int(res.rowcount or 0)
+            items = conn.execute(delete(flagged_items).where(flagged_items.c.created_at < cutoff)).rowcount
+            kept = select(flagged_items.c.id)
+            gone_reviews = conn.execute(
+                delete(reviews).where(or_(reviews.c.created_at < cutoff, reviews.c.item_id.not_in(kept)))
+            ).rowcount
+            gone_appeals = conn.execute(delete(appeals).where(appeals.c.created_at < cutoff)).rowcount
+            logins = conn.execute(delete(login_throttle).where(login_throttle.c.window_start < cutoff)).rowcount
+        return {
+            "flagged items": int(items or 0),
+            "reviews": int(gone_reviews or 0),
+            "appeals": int(gone_appeals or 0),
+            "login records": int(logins or 0),
+        }
 
 
 def record_verdict(
@@ -137,8 +166,10 @@ def record_verdict(
     model_version: str | None,
     policy_version: str | None,
 ) -> None:
-    """Latest verdict per URL. A model verdict never overwrites a reviewed one."""
-    domain = domain_of(url) or ""
+    """Latest verdict per URL (normalised: see serving/urls.py). A model verdict never overwrites a reviewed
+    one. Raises UrlError for a URL without a host."""
+    url = normalize_url(url)
+    domain = host_of(url)
     values = {
         "domain": domain,
         "band": band,
@@ -167,18 +198,27 @@ def record_verdict(
 
 
 def lookup_verdict(engine: Engine, url: str | None = None, domain: str | None = None) -> dict[str, Any] | None:
-    """By URL, or for a domain the highest band among its URLs; reviewed verdicts take precedence over model
-    ones (a reviewed verdict is a person's decision; among verdicts of one kind the strictest stands)."""
+    """By URL, or for a domain the highest band among its URLs and its subdomains' URLs; reviewed verdicts
+    take precedence over model ones (a reviewed verdict is a person's decision; among verdicts of one kind
+    the strictest stands). URLs and domains are matched in normal form (punycode, no trailing dot, no www.,
+    no query); UrlError for one that is not a URL or host name, or for a public suffix such as `com.vn`."""
     with engine.connect() as conn:
         if url:
-            q = select(verdicts).where(verdicts.c.url == url)
+            q = select(verdicts).where(verdicts.c.url == normalize_url(url))
         else:
-            d = (domain or "").lower().removeprefix("www.")
-            q = select(verdicts).where(verdicts.c.domain == d)
+            d = normalize_host(domain or "")
+            if is_public_suffix(d):
+                raise UrlError(f"{d!r} is a public suffix shared by unrelated sites, not a site's domain")
+            q = select(verdicts).where(or_(verdicts.c.domain == d, verdicts.c.domain.endswith("." + d)))
         rows = conn.execute(q).mappings().all()
     if not rows:
         return None
-    best = max(rows, key=lambda r: (r["source"] == "reviewed", Band(r["band"]).rank, r["updated_at"]))
+    best = max(rows, key=lambda r: (r["source"] == "reviewed", Band(r["band"]).rank, _utc(r["updated_at"])))
     out = dict(best)
-    out["updated_at"] = best["updated_at"].isoformat()
+    out["updated_at"] = _utc(best["updated_at"]).isoformat()
     return out
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes: they were written in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -67,9 +67,13 @@ def open_onnx(folder: Path, manifest: Manifest, onnx_file: str | None, threads: 
     import onnxruntime as ort
 
     onnx_name = onnx_file or manifest.default_onnx
+    if onnx_name not in manifest.files:
+        raise ManifestError(f"{folder}: {onnx_name} is not listed with its checksum in the manifest")
     cal_file = manifest.calibrations.get(onnx_name)
     if cal_file is None:
         raise ManifestError(f"{folder}: the manifest names no calibration for {onnx_name}")
+    if cal_file not in manifest.files:
+        raise ManifestError(f"{folder}: {cal_file} is not listed with its checksum in the manifest")
     calibration = Calibration.model_validate_json((folder / cal_file).read_text(encoding="utf-8"))
     opts = ort.SessionOptions()
     n_threads = threads if threads is not None else int(os.environ.get("VICAS_ORT_THREADS", "0"))

@@ -74,6 +74,20 @@ class Manifest(BaseModel):
     policy_version: str = Field("", description="the policy the thresholds were evaluated with")
     training: dict[str, object] = Field(default_factory=dict)
 
+    def loaded_files(self, onnx_file: str | None = None) -> list[str]:
+        """Every file serving reads from the folder for this model (besides the manifest)."""
+        onnx_name = onnx_file or self.default_onnx
+        names = [onnx_name]
+        if onnx_name in self.calibrations:
+            names.append(self.calibrations[onnx_name])
+        if self.kind == "text":
+            names.append(self.tokenizer_file)
+            if self.stacking is not None:
+                names.append(self.stacking.ngram_file)
+            if self.diacritics_file:
+                names.append(self.diacritics_file)
+        return names
+
     def write(self, folder: Path) -> None:
         (folder / MANIFEST_NAME).write_text(self.model_dump_json(indent=2), encoding="utf-8")
 
@@ -106,8 +120,16 @@ def load_manifest(folder: Path, *, check_files: bool = True) -> Manifest:
             f"{path}: the model was trained with text normalisation {manifest.normalizer}, this code runs "
             f"{normalizer_fingerprint()}; retrain and export (`dvc repro`) so training and serving agree"
         )
+    for name in manifest.loaded_files():
+        _inside(folder, name)
+        if name not in manifest.files:
+            raise ManifestError(
+                f"{path}: {name} is loaded but not listed with its checksum in 'files'; a manifest must vouch "
+                "for every file it makes serving read"
+            )
     if check_files:
         for name, digest in manifest.files.items():
+            _inside(folder, name)
             f = folder / name
             if not f.exists():
                 raise ManifestError(f"{folder}: {name} listed in the manifest is missing")
@@ -117,3 +139,10 @@ def load_manifest(folder: Path, *, check_files: bool = True) -> Manifest:
                     f"{folder}: checksum mismatch for {name} (manifest {digest[:12]}, file {actual[:12]})"
                 )
     return manifest
+
+
+def _inside(folder: Path, name: str) -> None:
+    """A manifest names files in its own folder only: no absolute paths, no `..`, no links leading out."""
+    target = (folder / name).resolve()
+    if Path(name).is_absolute() or not target.is_relative_to(folder.resolve()):
+        raise ManifestError(f"{folder}: the manifest names {name!r}, which is outside the model folder")

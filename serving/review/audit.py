@@ -47,6 +47,12 @@ def _digest(prev_hash: str, ts: str, actor: str, action: str, target: str, befor
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def fingerprint(text: str | None) -> str | None:
+    """What the audit log keeps of free text (notes, appeal reasons): its SHA-256, never the text, which may
+    hold a child's personal data. The text itself stays where retention and redaction apply."""
+    return hashlib.sha256(text.encode()).hexdigest() if text else None
+
+
 def append(conn: Connection, actor: str, action: str, target: str, before: Any = None, after: Any = None) -> str:
     """Add an entry inside the caller's transaction (so the change and its record commit together)."""
     # move the head row first: its row lock (a write lock on SQLite) serialises appenders from here on

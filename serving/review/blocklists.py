@@ -21,9 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from serving.db import verdicts
+from serving.urls import UrlError, normalize_host
 from vicas.taxonomy import BAND_ORDER, Band
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
@@ -48,12 +49,9 @@ def normalise_host(domain: str | None) -> str:
     IP addresses and malformed names give "": they cannot be blocked by name, and a name with spaces or line
     breaks must never reach a zone file.
     """
-    host = (domain or "").strip().lower().rstrip(".").removeprefix("www.")
-    if not host:
-        return ""
     try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
+        host = normalize_host(domain or "")
+    except UrlError:
         return ""
     labels = host.split(".")
     if len(host) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
@@ -77,6 +75,24 @@ def blocklist_entries(engine: Engine, min_band: Band) -> list[Entry]:
         rows = conn.execute(q).all()
     entries = {Entry(normalise_host(r.domain), r.url, Band(r.band), _utc(r.updated_at)) for r in rows}
     return sorted(entries)
+
+
+def latest_change(engine: Engine) -> datetime | None:
+    """When a reviewed verdict last changed (any band: a lowered one leaves the lists), or None."""
+    with engine.connect() as conn:
+        latest = conn.execute(select(func.max(verdicts.c.updated_at)).where(verdicts.c.source == "reviewed")).scalar()
+    return _utc(latest) if latest is not None else None
+
+
+def changes_since(engine: Engine, since: datetime, min_band: Band) -> tuple[list[Entry], list[Entry]]:
+    """Reviewed verdicts changed after `since`: (now at or above min_band: block, now below it: unblock)."""
+    q = select(verdicts.c.url, verdicts.c.domain, verdicts.c.band, verdicts.c.updated_at).where(
+        verdicts.c.source == "reviewed", verdicts.c.updated_at > since
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    changed = sorted({Entry(normalise_host(r.domain), r.url, Band(r.band), _utc(r.updated_at)) for r in rows})
+    return [e for e in changed if e.band >= min_band], [e for e in changed if e.band < min_band]
 
 
 def _one_line(url: str) -> str:
@@ -126,9 +142,13 @@ def _fields(fmt: str, min_band: Band, version: str, count_name: str, count: int)
 
 
 def hosts_file(entries: Iterable[Entry], min_band: Band, now: datetime | None = None) -> str:
-    """A hosts file: '0.0.0.0 host' (and 'www.host') for each blocked host."""
+    """A hosts file: '0.0.0.0 host' and ':: host' (and the same for 'www.host') for each blocked host.
+
+    The '::' lines answer AAAA queries too, so an IPv6 client is blocked as well (dnsmasq, for one, answers
+    AAAA from a hosts file only with an IPv6 address there).
+    """
     hosts = _hosts(entries, min_band)
-    lines = [f"0.0.0.0 {name}" for host in hosts for name in (host, f"www.{host}")]
+    lines = [f"{addr} {name}" for host in hosts for name in (host, f"www.{host}") for addr in ("0.0.0.0", "::")]
     return _document("#", _fields("hosts", min_band, version_of(now), "hosts", len(hosts)), lines)
 
 

@@ -17,8 +17,9 @@ from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, update
 from serving.db import appeals, flagged_items, reviews
 from serving.review import audit
 from serving.review.accounts import User
-from serving.store import record_verdict
+from serving.store import record_verdict, stored_url
 from vicas.policy import Policy, decide
+from vicas.redact import redact_text
 from vicas.taxonomy import CATEGORIES, Band, check_severity
 
 DECISIONS = ("confirm", "change", "false_positive")
@@ -235,7 +236,7 @@ def record_decision(
             f"decision:{decision}",
             f"item:{item_id}",
             before,
-            {"status": status, "band": final_band, "categories": final_cats, "note": note},
+            {"status": status, "band": final_band, "categories": final_cats, "note_sha256": audit.fingerprint(note)},
         )
     if status == "reviewed" and item["url"]:
         record_verdict(
@@ -260,6 +261,11 @@ def create_appeal(
         raise ReviewError("an appeal needs a reason")
     if item_id is None and not url:
         raise ReviewError("an appeal names an item id or a URL")
+    if url:  # stored like verdicts: normal form, no query string (where a child's phone number travels)
+        url = stored_url(url)
+        if url is None:
+            raise ReviewError("the appealed URL has no host name; give the page's full URL")
+    reason = redact_text(reason, [], set())  # phone numbers, e-mails, ID numbers masked before storage
     with engine.begin() as conn:
         if item_id is not None:
             q = select(flagged_items.c.id, flagged_items.c.url).where(flagged_items.c.id == item_id)
@@ -281,7 +287,7 @@ def create_appeal(
             "appeal:create",
             f"appeal:{appeal_id}",
             None,
-            {"item_id": item_id, "url": url, "reason": reason},
+            {"item_id": item_id, "url": url, "reason_sha256": audit.fingerprint(reason)},
         )
     return appeal_id
 
@@ -356,7 +362,7 @@ def decide_appeal(engine: Engine, appeal_id: int, user: User, outcome: str, note
             f"appeal:{outcome}",
             f"appeal:{appeal_id}",
             {"status": "open"},
-            {"status": outcome, "band": band, "note": note},
+            {"status": outcome, "band": band, "note_sha256": audit.fingerprint(note)},
         )
     if outcome == "overturned" and appeal["url"] and band and not needs_second:
         record_verdict(engine, appeal["url"], band, "reviewed", None, None, None)

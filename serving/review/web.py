@@ -17,10 +17,20 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from serving.config import Settings
 from serving.review import audit
-from serving.review.accounts import ROLES, AccountError, User, authenticate, create_user, end_sessions, get_user
+from serving.review.accounts import (
+    ROLES,
+    AccountError,
+    LoginRateLimited,
+    User,
+    authenticate,
+    create_user,
+    end_sessions,
+    get_user,
+)
 from serving.review.i18n import STRINGS, translator
 from serving.review.service import (
     QueueFilter,
@@ -62,6 +72,8 @@ def highlight(text: str, evidence: list[dict[str, Any]]) -> str:
 
 
 def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRouter:
+    """The console's routes. Handlers are plain functions, which FastAPI runs in its thread pool: their
+    database queries, Argon2 checks and matplotlib charts must never block the event loop partners share."""
     router = APIRouter(prefix="/console", include_in_schema=False)
 
     def user_of(request: Request) -> User:
@@ -85,6 +97,12 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         return str(token)
 
     def check_csrf(request: Request, token: str) -> None:
+        if "csrf" not in request.session:  # the session cookie never came back
+            raise HTTPException(
+                403,
+                "the console's session cookie did not come back: over plain HTTP with VICAS_SECURE_COOKIES=true "
+                "the browser keeps it to itself (use HTTPS, or leave VICAS_SECURE_COOKIES unset); then reload",
+            )
         if not token or not secrets.compare_digest(token, str(request.session.get("csrf", ""))):
             raise HTTPException(403, "invalid or missing CSRF token; reload the page and try again")
 
@@ -105,7 +123,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         )
 
     @router.get("/login", response_class=HTMLResponse)
-    async def login_page(request: Request) -> HTMLResponse:
+    def login_page(request: Request) -> HTMLResponse:
         return render(request, "login.html", None, error=None)
 
     @router.post("/login", response_class=HTMLResponse)
@@ -113,8 +131,14 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         request: Request, username: str = Form(...), password: str = Form(...), csrf: str = Form("")
     ) -> Response:
         check_csrf(request, csrf)
+        address = request.client.host if request.client else "unknown"  # failed logins are limited per address
         try:
-            user = authenticate(engine, username, password)
+            user = await run_in_threadpool(authenticate, engine, username, password, address)  # Argon2: off the loop
+        except LoginRateLimited as e:
+            page = render(request, "login.html", None, error=e.message(request.session.get("lang", "vi")))
+            page.status_code = 429
+            page.headers["Retry-After"] = str(e.retry_after)
+            return page
         except AccountError as e:
             return render(request, "login.html", None, error=str(e))
         lang = request.session.get("lang", "vi")
@@ -123,7 +147,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         return RedirectResponse("/console/", status_code=303)
 
     @router.post("/logout")
-    async def logout(request: Request, csrf: str = Form("")) -> Response:
+    def logout(request: Request, csrf: str = Form("")) -> Response:
         check_csrf(request, csrf)
         uid = request.session.get("uid")
         if uid is not None:
@@ -132,14 +156,14 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         return RedirectResponse("/console/login", status_code=303)
 
     @router.get("/lang/{code}")
-    async def set_lang(request: Request, code: str) -> Response:
+    def set_lang(request: Request, code: str) -> Response:
         if code in STRINGS:
             request.session["lang"] = code
         back = request.headers.get("referer", "/console/")
         return RedirectResponse(back if back.startswith(str(request.base_url)) else "/console/", status_code=303)
 
     @router.get("/", response_class=HTMLResponse)
-    async def queue_page(
+    def queue_page(
         request: Request,
         band: str | None = None,
         category: str | None = None,
@@ -168,7 +192,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         return render(request, "queue.html", user, items=items, counts=counts, f=f)
 
     @router.get("/items/{item_id}", response_class=HTMLResponse)
-    async def item_page(request: Request, item_id: int, revealed: str | None = None) -> HTMLResponse:
+    def item_page(request: Request, item_id: int, revealed: str | None = None) -> HTMLResponse:
         user = require(request, "review")
         item = get_item(engine, item_id)
         if item is None:
@@ -198,39 +222,41 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         band: str = Form(""),
         csrf: str = Form(""),
     ) -> Response:
-        user = require(request, "review")
+        user = await run_in_threadpool(require, request, "review")
         check_csrf(request, csrf)
         form = await request.form()
         categories = None
         if decision == "change":
             categories = {c: int(str(form.get(f"sev_{c}") or 0)) for c in CATEGORIES}
         try:
-            record_decision(
-                engine, item_id, user, decision, policy, note=note, categories=categories, band=band or None
+            await run_in_threadpool(
+                lambda: record_decision(
+                    engine, item_id, user, decision, policy, note=note, categories=categories, band=band or None
+                )
             )
         except (ReviewError, ValueError) as e:
             return RedirectResponse(f"/console/items/{item_id}?e={html.escape(str(e))}", status_code=303)
         return RedirectResponse(f"/console/items/{item_id}", status_code=303)
 
     @router.post("/items/{item_id}/reveal", response_class=HTMLResponse)
-    async def reveal_item(request: Request, item_id: int, csrf: str = Form("")) -> Response:
+    def reveal_item(request: Request, item_id: int, csrf: str = Form("")) -> Response:
         user = require(request, "reveal")
         check_csrf(request, csrf)
         try:
             original = reveal(engine, item_id, user, settings.secret_key)
         except ReviewError as e:
             return RedirectResponse(f"/console/items/{item_id}?e={html.escape(str(e))}", status_code=303)
-        return await item_page(request, item_id, revealed=original)
+        return item_page(request, item_id, revealed=original)
 
     @router.get("/appeals", response_class=HTMLResponse)
-    async def appeals_page(request: Request) -> HTMLResponse:
+    def appeals_page(request: Request) -> HTMLResponse:
         user = require(request, "appeals")
         return render(
             request, "appeals.html", user, appeals=list_appeals(engine, "open"), decided=list_appeals(engine, None)
         )
 
     @router.post("/appeals/{appeal_id}")
-    async def appeal_decide(
+    def appeal_decide(
         request: Request,
         appeal_id: int,
         outcome: str = Form(...),
@@ -247,7 +273,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         return RedirectResponse("/console/appeals", status_code=303)
 
     @router.get("/reports", response_class=HTMLResponse)
-    async def reports_page(request: Request, start: str | None = None, end: str | None = None) -> HTMLResponse:
+    def reports_page(request: Request, start: str | None = None, end: str | None = None) -> HTMLResponse:
         from serving.review.reports import report_data
 
         user = require(request, "reports")
@@ -263,7 +289,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         )
 
     @router.get("/reports/export.{fmt}")
-    async def reports_export(request: Request, fmt: str, start: str | None = None, end: str | None = None) -> Response:
+    def reports_export(request: Request, fmt: str, start: str | None = None, end: str | None = None) -> Response:
         from serving.review.reports import report_csv, report_data, report_pdf
 
         require(request, "reports")
@@ -283,7 +309,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         raise HTTPException(404, "formats: csv, pdf")
 
     @router.get("/reports/chart/{name}.png")
-    async def report_chart(request: Request, name: str, start: str | None = None, end: str | None = None) -> Response:
+    def report_chart(request: Request, name: str, start: str | None = None, end: str | None = None) -> Response:
         from serving.review.reports import report_charts, report_data
 
         require(request, "reports")
@@ -293,7 +319,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         return Response(charts[name], media_type="image/png")
 
     @router.get("/blocklists", response_class=HTMLResponse)
-    async def blocklists_page(request: Request, min_band: str = "T18") -> HTMLResponse:
+    def blocklists_page(request: Request, min_band: str = "T18") -> HTMLResponse:
         from serving.review.blocklists import blocklist_entries
 
         user = require(request, "blocklists")
@@ -302,7 +328,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         )
 
     @router.get("/blocklists/{fmt}")
-    async def blocklist_file(request: Request, fmt: str, min_band: str = "T18") -> Response:
+    def blocklist_file(request: Request, fmt: str, min_band: str = "T18") -> Response:
         from serving.review.blocklists import blocklist_entries, csv_list, hosts_file, rpz_zone
 
         require(request, "blocklists")
@@ -315,17 +341,17 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         return PlainTextResponse(make(entries, band), media_type=f"{media}; charset=utf-8")
 
     @router.get("/audit", response_class=HTMLResponse)
-    async def audit_page(request: Request) -> HTMLResponse:
+    def audit_page(request: Request) -> HTMLResponse:
         user = require(request, "admin")
         return render(request, "audit.html", user, entries=audit.entries(engine), result=audit.verify(engine))
 
     @router.get("/admin", response_class=HTMLResponse)
-    async def admin_page(request: Request) -> HTMLResponse:
+    def admin_page(request: Request) -> HTMLResponse:
         user = require(request, "admin")
         return render(request, "admin.html", user, roles=ROLES, message=request.query_params.get("m"))
 
     @router.post("/admin/users")
-    async def admin_create_user(
+    def admin_create_user(
         request: Request,
         username: str = Form(...),
         password: str = Form(...),
@@ -343,7 +369,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         return RedirectResponse(f"/console/admin?m=created {html.escape(username)}", status_code=303)
 
     @router.post("/export")
-    async def export(request: Request, csrf: str = Form("")) -> Response:
+    def export(request: Request, csrf: str = Form("")) -> Response:
         user = require(request, "admin")
         check_csrf(request, csrf)
         path, n = export_reviewed(engine, settings.reviewed_export_dir)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from fastapi.testclient import TestClient
@@ -33,7 +32,7 @@ def api(tiny_pipeline, database_url, tmp_path):
     )
     migrate(database_url)
     db = make_engine(database_url)
-    key = create_key(db, "telco-a", {"classify", "verdicts", "admin"}, rate_limit_per_minute=1000)
+    key = create_key(db, "telco-a", {"classify", "verdicts"}, rate_limit_per_minute=1000)
     with client:
         client.headers["Authorization"] = f"Bearer {key}"
         yield client, db, key
@@ -148,7 +147,9 @@ def test_verdicts_by_url_and_domain_reviewed_first(api):
     client.post("/v1/classify", json={"text": "chương một", "url": url})
     r = client.get("/v1/verdicts", params={"url": url})
     assert r.status_code == 200 and r.json()["source"] == "model"
-    assert client.get("/v1/verdicts", params={"domain": "truyen-vui.vn"}).json()["url"] == url
+    assert (
+        client.get("/v1/verdicts", params={"domain": "truyen-vui.vn"}).json()["url"] == "https://truyen-vui.vn/chuong-1"
+    )
     record_verdict(db, url, "T18", "reviewed", None, None, None)
     client.post("/v1/classify", json={"text": "chương một sửa lại", "url": url})  # a model verdict comes later
     got = client.get("/v1/verdicts", params={"url": url}).json()
@@ -166,20 +167,8 @@ def test_operations_endpoints(api):
     assert tax["categories"]["gambling"]["bands"] == {"1": "T13", "2": "T18", "3": "C"}
     client.post("/v1/classify", json={"text": "xin chào"})
     metrics = client.get("/metrics").text
-    assert "vicas_items_classified_total" in metrics and "vicas_request_seconds_bucket" in metrics
+    assert "vicas_items_classified_total" in metrics and "http_request_duration_seconds_bucket" in metrics
     assert "/v1/classify" in client.get("/openapi.json").json()["paths"]
-
-
-def test_model_swap_refuses_a_bad_artefact_and_keeps_serving(api, tiny_pipeline, tmp_path):
-    client, _, _ = api
-    bad = tmp_path / "bad_model"
-    shutil.copytree(tiny_pipeline["model"], bad)
-    (bad / "model.int8.onnx").write_bytes(b"corrupted")
-    r = client.post("/v1/admin/reload", json={"model_dir": str(bad)})
-    assert r.status_code == 409 and "checksum mismatch" in r.text
-    assert client.post("/v1/classify", json={"text": "vẫn chạy"}).status_code == 200
-    r = client.post("/v1/admin/reload", json={"model_dir": str(tiny_pipeline["model"])})
-    assert r.status_code == 200 and r.json()["serving"].startswith("vicas-text@")
 
 
 def test_same_content_is_served_from_the_cache(api):

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from serving.db import flagged_items, make_engine, migrate
-from serving.keys import verify_key
+from serving.keys import count_usage, verify_key
 from serving.store import FlaggedItem, FlagStore
 from vicas import cli
 
@@ -25,10 +25,37 @@ def test_keys_commands_create_list_revoke(database_url, monkeypatch, capsys):
     listed = capsys.readouterr().out
     assert "telco-x" in listed and key not in listed  # the key itself is never shown again
     assert cli.main(["keys", "create", "--name", "telco-x"]) == 2  # name taken: clear error, no crash
-    assert "already exists" in capsys.readouterr().err
+    assert "an active key named" in capsys.readouterr().err
     assert cli.main(["keys", "revoke", "--name", "telco-x"]) == 0
     assert verify_key(db, key) is None
     assert cli.main(["keys", "create", "--name", "y", "--scopes", "everything"]) == 2
+    db.dispose()
+
+
+def test_keys_rotate_with_grace_and_names_reusable_after_revocation(database_url, monkeypatch, capsys):
+    """Issue: partner API, item 12: `vicas keys rotate`, a name reusable after revocation, usage per key."""
+    monkeypatch.setenv("VICAS_DATABASE_URL", database_url)
+    assert cli.main(["keys", "create", "--name", "telco-r", "--scopes", "classify,verdicts"]) == 0
+    old = capsys.readouterr().out.strip().splitlines()[-1]
+    assert cli.main(["keys", "rotate", "--name", "telco-r", "--grace-minutes", "30"]) == 0
+    new = capsys.readouterr().out.strip().splitlines()[-1]
+    db = make_engine(database_url)
+    rotated, fresh = verify_key(db, old), verify_key(db, new)
+    assert rotated is not None and fresh is not None, "both keys work during the grace period"
+    assert fresh.scopes == frozenset({"classify", "verdicts"}) and fresh.id != rotated.id
+    count_usage(db, rotated.id, 3)
+    count_usage(db, fresh.id, 4)
+    assert cli.main(["keys", "usage", "--name", "telco-r"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].split() == ["total", "2", "7"]
+    assert cli.main(["keys", "rotate", "--name", "telco-r", "--grace-minutes", "0"]) == 0
+    newest = capsys.readouterr().out.strip().splitlines()[-1]
+    assert verify_key(db, new) is None and verify_key(db, newest) is not None
+    assert verify_key(db, old) is not None, "the first rotation's grace period still runs"
+    assert cli.main(["keys", "revoke", "--name", "telco-r"]) == 0
+    assert verify_key(db, old) is None, "revoking ends a key in its grace period too"
+    assert cli.main(["keys", "create", "--name", "telco-r"]) == 0, "a revoked partner's name can be reused"
+    assert cli.main(["keys", "rotate", "--name", "nobody"]) == 2
     db.dispose()
 
 

@@ -129,7 +129,7 @@ def test_login_csrf_and_lockout(console):
 
 def test_partner_keys_never_open_the_console_and_roles_are_enforced(console):
     client, db = console
-    key = create_key(db, "telco-z", {"classify", "verdicts", "appeals", "admin"})
+    key = create_key(db, "telco-z", {"classify", "verdicts", "appeals"})
     r = client.get("/console/", headers={"Authorization": f"Bearer {key}"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/console/login"
     login(client, "rev1")
@@ -427,3 +427,61 @@ def test_several_workers_refuse_to_start_without_a_secret_key(monkeypatch, capsy
     monkeypatch.chdir("/")  # no .env to read
     assert cli.main(["serve", "--workers", "2"]) == 2
     assert "VICAS_SECRET_KEY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("base_url", "secure_cookies", "logs_in", "secure_flag"),
+    [
+        ("http://127.0.0.1:8000", None, True, False),  # a laptop: the default works over plain HTTP
+        ("https://console.example", None, True, True),  # over HTTPS the cookie is Secure
+        ("http://127.0.0.1:8000", True, False, True),  # forced Secure over HTTP: a clear error, not "CSRF"
+    ],
+)
+def test_console_cookies_over_http_and_https(tiny_pipeline, tmp_path, base_url, secure_cookies, logs_in, secure_flag):
+    """Issue: partner API, item 14: the console login failed over plain HTTP on 127.0.0.1 with a CSRF message."""
+    url = f"sqlite:///{tmp_path / 'vicas.db'}"
+    migrate(url)
+    db = make_engine(url)
+    create_user(db, "rev1", PASSWORD, "reviewer")
+    settings = Settings(
+        model_dir=tiny_pipeline["model"],
+        database_url=url,
+        spool_dir=tmp_path / "spool",
+        secret_key=SECRET,
+        secure_cookies=secure_cookies,
+    )
+    with TestClient(create_app(settings), base_url=base_url) as client:
+        page = client.get("/console/login")
+        assert ("secure" in page.headers["set-cookie"].lower()) is secure_flag
+        r = login(client, "rev1")
+        if logs_in:
+            assert r.status_code == 303 and client.get("/console/").status_code == 200
+        else:
+            assert r.status_code == 403 and "VICAS_SECURE_COOKIES" in r.text
+    db.dispose()
+
+
+def test_a_slow_console_page_does_not_hold_up_partners(console, monkeypatch):
+    """Issue: partner API, item 5: console handlers (queries, argon2, matplotlib) ran on the event loop."""
+    import threading
+    import time
+
+    import serving.review.web as web
+
+    client, _ = console
+    login(client, "sup")
+    real = web.list_appeals
+
+    def slow(*args, **kwargs):
+        time.sleep(1.5)  # a heavy report or a slow database
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(web, "list_appeals", slow)
+    page = threading.Thread(target=lambda: client.get("/console/appeals"))
+    page.start()
+    time.sleep(0.3)
+    start = time.perf_counter()
+    assert client.get("/healthz").status_code == 200
+    waited = time.perf_counter() - start
+    page.join()
+    assert waited < 0.7, f"/healthz waited {waited:.2f} s behind a console page"

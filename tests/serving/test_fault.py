@@ -139,7 +139,7 @@ def test_keyed_partners_are_served_through_a_database_outage(tiny_pipeline, tmp_
         )
         with TestClient(create_app(settings)) as client:
             db = make_engine(pg.url)
-            active = create_key(db, "telco-a", {"classify"}, rate_limit_per_minute=1000)
+            active = create_key(db, "telco-a", {"classify", "verdicts"}, rate_limit_per_minute=1000)
             revoked = create_key(db, "telco-b", {"classify"}, rate_limit_per_minute=1000)
             unseen = create_key(db, "telco-c", {"classify"}, rate_limit_per_minute=1000)
 
@@ -156,6 +156,11 @@ def test_keyed_partners_are_served_through_a_database_outage(tiny_pipeline, tmp_
             assert during == [200] * 5, "a key verified before the outage must keep classifying"
             assert send(revoked, 1) != 200, "a revocation made before the outage must hold during it"
             assert send(unseen, 1) == 503, "a key never verified cannot be trusted without the database"
+            verdict = client.get(
+                "/v1/verdicts", params={"domain": "a.example.vn"}, headers={"Authorization": f"Bearer {active}"}
+            )  # found by the soak test: was a 500 and a dropped connection
+            assert verdict.status_code == 503 and verdict.json()["code"] == "database_unavailable"
+            assert int(verdict.headers["Retry-After"]) >= 1
             ready = client.get("/readyz")
             assert ready.status_code == 200
             assert ready.json()["status"] == "degraded" and "database" in ready.json()["degraded"][0]

@@ -105,7 +105,7 @@ def test_rate_limit_holds_across_two_replicas(tiny_pipeline, database_url, tmp_p
         b = httpx.post(f"http://127.0.0.1:{ports[1]}/v1/classify", json={"text": text}, headers=key2, timeout=30)
         assert a.json()["categories"] == b.json()["categories"]
         metrics = httpx.get(f"http://127.0.0.1:{ports[1]}/metrics", timeout=10).text
-        assert 'vicas_cache_hits{cache="shared"} 1.0' in metrics
+        assert 'vicas_cache_hits_total{cache="shared"} 1.0' in metrics
     finally:
         for proc in procs:
             proc.terminate()

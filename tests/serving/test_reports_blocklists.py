@@ -350,15 +350,26 @@ def test_hosts_file(listed):
     assert "# version: 20261130123456" in text and "# min-band: T18" in text and "# hosts: 3" in text
     assert _body(text) == [
         "0.0.0.0 adult.example",
+        ":: adult.example",
         "0.0.0.0 www.adult.example",
+        ":: www.adult.example",
         "0.0.0.0 bad-casino.example",
+        ":: bad-casino.example",
         "0.0.0.0 www.bad-casino.example",
+        ":: www.bad-casino.example",
         f"0.0.0.0 {idn}",
+        f":: {idn}",
         f"0.0.0.0 www.{idn}",
+        f":: www.{idn}",
     ]
     assert "teen.example" not in text and "model-only" not in text and "google.com" not in text
     only_c = hosts_file(blocklist_entries(listed, Band.C), Band.C, now=NOW)
-    assert _body(only_c) == ["0.0.0.0 bad-casino.example", "0.0.0.0 www.bad-casino.example"]
+    assert _body(only_c) == [
+        "0.0.0.0 bad-casino.example",
+        ":: bad-casino.example",
+        "0.0.0.0 www.bad-casino.example",
+        ":: www.bad-casino.example",
+    ]
     assert verify_checksum(text) and verify_checksum(only_c)
 
 
