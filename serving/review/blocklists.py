@@ -144,8 +144,8 @@ def _fields(fmt: str, min_band: Band, version: str, count_name: str, count: int)
 def hosts_file(entries: Iterable[Entry], min_band: Band, now: datetime | None = None) -> str:
     """A hosts file: '0.0.0.0 host' and ':: host' (and the same for 'www.host') for each blocked host.
 
-    The '::' lines answer AAAA queries too, so an IPv6 client is blocked as well (dnsmasq, for one, answers
-    AAAA from a hosts file only with an IPv6 address there).
+    The '::' lines block IPv6 clients too: with '0.0.0.0' alone, dnsmasq (for one) passes an AAAA query for
+    the name on to its upstream server, and the client gets the real address.
     """
     hosts = _hosts(entries, min_band)
     lines = [f"{addr} {name}" for host in hosts for name in (host, f"www.{host}") for addr in ("0.0.0.0", "::")]
