@@ -42,11 +42,11 @@ def normalize_url(url: str) -> str:
     raw = url.strip()
     if "//" not in raw:
         raw = "http://" + raw
-    first = urlsplit(raw)  # mask the path as written, before percent-encoding hides what it holds
-    masked = _PERSONAL_IN_PATH.sub("redacted", unquote(first.path))
     try:
+        first = urlsplit(raw)  # mask the path as written, before percent-encoding hides what it holds
+        masked = _PERSONAL_IN_PATH.sub("redacted", unquote(first.path))
         parts = urlsplit(canonicalize_url(urlunsplit((first.scheme, first.netloc, masked, "", ""))))
-    except ValueError as e:  # a port out of range, a host that is not one
+    except ValueError as e:  # a port out of range, brackets around something not an IP address
         raise UrlError(f"not a URL: {url[:100]!r} ({e})") from e
     if not parts.hostname:
         raise UrlError(f"no host in {url[:100]!r}")

@@ -39,7 +39,8 @@ def test_no_input_produces_a_server_error(tiny_pipeline, tmp_path):
                 if response.status_code >= 500:
                     failures.append(f"{case.method} {case.path} -> {response.status_code}: {response.text[:200]}")
                 elif response.status_code >= 400 and case.path.startswith("/v1"):  # the one error shape
-                    ctype = response.headers.get("content-type", "")
+                    raw = response.headers.get("content-type") or response.headers.get("Content-Type") or ""
+                    ctype = raw[0] if isinstance(raw, list) else raw
                     body = response.json() if ctype.startswith("application/problem+json") else {}
                     if not body.get("code") or body.get("status") != response.status_code:
                         failures.append(f"{case.method} {case.path} -> not problem+json: {response.text[:200]}")

@@ -56,7 +56,7 @@ def test_a_torn_line_is_set_aside_and_the_rest_is_stored(tmp_path: Path) -> None
 
 
 def test_the_flush_loop_survives_an_error() -> None:
-    from serving.api import Metrics, _flush_loop
+    from serving.api import Metrics, _maintenance_loop, flush_once
 
     class FlakyStore:
         def __init__(self) -> None:
@@ -74,7 +74,9 @@ def test_the_flush_loop_survives_an_error() -> None:
     store = FlakyStore()
 
     async def run() -> None:
-        task = asyncio.create_task(_flush_loop(store, Metrics(), every=0.01))  # type: ignore[arg-type]
+        metrics = Metrics()
+        step = ("spool flush", lambda: flush_once(store, metrics))  # type: ignore[arg-type]
+        task = asyncio.create_task(_maintenance_loop([step], every=0.01))
         await asyncio.sleep(0.2)
         task.cancel()
 
