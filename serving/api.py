@@ -11,9 +11,10 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
@@ -53,12 +54,15 @@ from serving.review.blocklists import (
     latest_change,
     rpz_zone,
 )
+from serving.review.errors import install_error_pages
 from serving.review.service import ReviewError, create_appeal, get_appeal, seal
 from serving.review.web import LoginRequired, build_router
 from serving.store import FlaggedItem, FlagStore, domain_of, lookup_verdict, record_verdict, stored_url
 from serving.urls import UrlError
 from vicas.classifier import ContentItem, resolve_item
 from vicas.combine import ItemPrediction, combine_predictions, texts_for
+from vicas.conversation import Conversation, ConversationModel, apply_risk, conversation_document
+from vicas.conversation import Message as ChatMessage
 from vicas.engine import TextEngine
 from vicas.image_reader import ImageReader, NamedImage
 from vicas.images import ImageError, ImageLimits, PixelBudget, decode_base64, image_size, open_image
@@ -68,7 +72,7 @@ from vicas.ocr import OcrConfig, ocr_available
 from vicas.page import page_images
 from vicas.policy import load_policy, taxonomy_document
 from vicas.redact import redact
-from vicas.result import ClassificationResult, build_result
+from vicas.result import ClassificationResult, ConversationResult, build_result
 from vicas.taxonomy import Band
 from vicas.visual import VisualEngine
 
@@ -81,9 +85,34 @@ class ImageUpload(BaseModel):
     data: str = Field(min_length=1, description="the image file in base64, or a data:image/...;base64, URI")
 
 
+class ConversationMessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sender: str = Field(min_length=1, max_length=100, description="a participant id")
+    text: str = Field(min_length=1, description="what the sender wrote")
+    time: datetime | None = Field(None, description="when it was sent (ISO 8601); order is the list's")
+
+
+class ParticipantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    age: int | None = Field(None, ge=0, le=150, description="when known: a minor is the one protected")
+    role: str | None = Field(None, max_length=30, description="child, teen, adult, parent, teacher, ...")
+
+
 class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str | None = Field(None, description="plain text to classify (a post, a caption)")
+    conversation: list[ConversationMessageIn] | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="a conversation, oldest message first: grooming and sextortion are read over the whole "
+        "of it (the latest 60 messages), beside each message's own harms",
+    )
+    participants: dict[str, ParticipantIn] | None = Field(
+        None,
+        description="who the senders are: {'a': {'age': 12}, 'b': {}}; messages of minors are never "
+        "read as grooming evidence",
+    )
     html: str | None = Field(
         None, description="an HTML page: its visible text and its embedded (data: URI) images are classified"
     )
@@ -95,10 +124,21 @@ class ClassifyRequest(BaseModel):
 
     @model_validator(mode="after")
     def _some_content(self) -> ClassifyRequest:
+        if self.conversation is not None:
+            if self.text is not None or self.html is not None or self.images:
+                raise ValueError("a 'conversation' comes alone, without 'text', 'html' or 'images'")
+            unknown = {m.sender for m in self.conversation} - set(self.participants or {})
+            if self.participants is not None and unknown:
+                raise ValueError(f"senders {sorted(unknown)} are not in 'participants'")
+            if any(not m.text.strip() for m in self.conversation):
+                raise ValueError("a message of the conversation is empty")
+            return self
+        if self.participants is not None:
+            raise ValueError("'participants' belong with a 'conversation'")
         if self.text is not None and self.html is not None:
             raise ValueError("give 'text' or 'html', not both")
         if self.text is None and self.html is None and not self.images:
-            raise ValueError("give 'text', 'html' or 'images'")
+            raise ValueError("give 'text', 'html', 'images' or 'conversation'")
         for content in (self.text, self.html):
             if content is not None and not content.strip():
                 raise ValueError("the content is empty or only whitespace")
@@ -272,9 +312,13 @@ class _TooLarge(Exception):
 
 
 def create_app(
-    settings: Settings | None = None, engine: TextEngine | None = None, image_reader: ImageReader | None = None
+    settings: Settings | None = None,
+    engine: TextEngine | None = None,
+    image_reader: ImageReader | None = None,
+    conversation_model: ConversationModel | None = None,
 ) -> FastAPI:
-    """Build the app. `engine` and `image_reader` let tests inject models; otherwise settings name them."""
+    """Build the app. `engine`, `image_reader` and `conversation_model` let tests inject models; otherwise
+    settings name them."""
     settings = settings or Settings()
     policy = load_policy(settings.policy_path)
     metrics = Metrics()
@@ -311,6 +355,7 @@ def create_app(
         app.state.batcher = batcher
         app.state.images = image_reader or make_image_reader(settings)
         app.state.refused_model, app.state.model_error = None, None
+        app.state.conversations = conversation_model or load_conversation_model(settings.conversation_model_dir)
         _record_serving(app)
         flusher = asyncio.create_task(_maintenance_loop(maintenance_steps(app)))
         yield
@@ -344,6 +389,7 @@ def create_app(
     if settings.secure_cookies is None:
         app.add_middleware(SecureOverHttps)
     app.include_router(build_router(settings, db, policy))
+    install_error_pages(app, db)  # console paths: HTML error pages in the reviewer's language; /v1 keeps problem+json
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired) -> RedirectResponse:
@@ -427,6 +473,17 @@ def create_app(
         Images are counted, and their pixels added to the request's budget from their headers, before any
         is decoded: a few small files that decode to gigabytes are refused without being decoded.
         """
+        if it.conversation is not None:
+            conv = Conversation(
+                [ChatMessage(m.sender, m.text) for m in it.conversation],
+                {k: p.model_dump(exclude_none=True) for k, p in (it.participants or {}).items()},
+            )
+            document, spans = conversation_document(conv)
+            if len(document) > settings.max_text_chars:
+                raise ImageError(
+                    f"the conversation has {len(document)} characters; the limit is {settings.max_text_chars}", 413
+                )
+            return _Resolved(it, document, [], conv, spans)
         embedded = [p for p in page_images(it.html) if p.embedded] if it.html is not None else []
         count = len(uploads) + len(it.images) + len(embedded)
         if count > settings.max_images_per_item:
@@ -471,6 +528,8 @@ def create_app(
             raise ApiError(e.status, str(e), problems.CODES.get(e.status, "invalid_input")) from e
         for n, it in enumerate(items):
             try:
+                if it.conversation is not None and app_state.conversations is None:
+                    raise ImageError(NO_CONVERSATION_MODEL, 422)
                 resolved.append((n, await asyncio.to_thread(resolve, it, uploads or [], reader, budget)))
             except ImageError as e:
                 answers[n] = BatchItemError(
@@ -492,7 +551,12 @@ def create_app(
             pred = combine_predictions(r.text, rd, preds[pos : pos + len(job)])
             pos += len(job)
             item_version = f"{version}+{reader.version}" if r.images and reader else version
+            reading = None
+            if r.conversation is not None:
+                pred, reading = await asyncio.to_thread(read_conversation, r, pred, app_state.conversations)
+                item_version = f"{version}+{reading.model_version}"
             res = build_result(pred, policy, item_version, r.request.audience_age, review_risk)
+            res.conversation = reading
             answers[i] = ClassifyResponse(request_id=request_id, **res.model_dump())
             metrics.bands.labels(res.band.value).inc()
             metrics.images.inc(len(r.images))
@@ -765,6 +829,8 @@ class _Resolved:
     request: ClassifyRequest
     text: str | None
     images: list[NamedImage]
+    conversation: Conversation | None = None
+    spans: list[tuple[int, int]] = field(default_factory=list)  # each message's text in `text`
 
     def content_hash(self) -> str:
         parts = [self.text or ""] + [hashlib.sha256(n.image.tobytes()).hexdigest() for n in self.images]
@@ -828,6 +894,26 @@ def _flagged_item(
         needs_review=res.needs_review,
         under_rating_risk=res.under_rating_risk,
     )
+
+
+NO_CONVERSATION_MODEL = "conversations need the conversation model: run `dvc repro train_conversations`"
+
+
+def load_conversation_model(folder: Path | None) -> ConversationModel | None:
+    if folder is None or not (folder / "conversation.json").exists():
+        log.warning("no conversation model in %s: conversations are refused (dvc repro train_conversations)", folder)
+        return None
+    return ConversationModel.load(folder)  # a damaged model stops the start
+
+
+def read_conversation(
+    item: _Resolved, pred: ItemPrediction, model: ConversationModel | None
+) -> tuple[ItemPrediction, ConversationResult]:
+    """The grooming reading of a conversation item, folded into its prediction."""
+    if model is None or item.conversation is None:
+        raise ImageError(NO_CONVERSATION_MODEL, 422)
+    risk = model.assess(item.conversation)
+    return apply_risk(pred, risk, item.spans, model.version)
 
 
 def make_image_reader(settings: Settings) -> ImageReader | None:

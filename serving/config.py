@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     image_model_dir: Path | None = Field(
         Path("models/image"), description="exported image model folder; images are read by OCR only when it is absent"
     )
+    conversation_model_dir: Path | None = Field(
+        Path("models/conversation"),
+        description="the conversation (grooming) model; conversations are refused without it",
+    )
     ocr: bool = Field(True, description="read text in images with Tesseract (vie+eng)")
     nudenet: bool = Field(False, description="run the optional NudeNet detector (AGPL-3.0, extra 'nudity')")
     max_image_bytes: int = Field(10_000_000, ge=1024, description="per image file")

@@ -152,3 +152,11 @@ def tesseract() -> None:
     if os.environ.get("VICAS_REQUIRE_TESSERACT") == "1":
         pytest.fail(f"VICAS_REQUIRE_TESSERACT=1 but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def tiny_conversations(tmp_path_factory):
+    """The conversation model trained on 80 invented conversations (a second)."""
+    from tests.tiny_model import build_tiny_conversations
+
+    return build_tiny_conversations(tmp_path_factory.mktemp("tiny_conversations"))

@@ -7,6 +7,7 @@ by the model-stage, CLI, notebook and API tests.
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import joblib
@@ -211,3 +212,66 @@ def build_tiny_image_pipeline(root: Path) -> dict[str, Path]:
         "plots": root / "plots",
         "card": root / "card.md",
     }
+
+
+# --- conversations: an invented grooming script and a classroom one, varied a little ------------------------
+GROOMING_SCRIPT = [
+    ("b", "em hoc lop may roi", "trust_age_probing"),
+    ("a", "lop 6 a", None),
+    ("b", "anh nap kim cuong cho em nhe, em choi hay lam", "trust_age_probing"),
+    ("b", "dung ke voi bo me nhe, bi mat cua hai anh em", "isolation_secrecy"),
+    ("b", "ket ban zalo voi anh di, o day nhieu nguoi doc", "private_channel"),
+    ("a", "dạ", None),
+    ("b", "gui anh xem anh rieng tu cua em duoc khong", "sexual_request"),
+    ("b", "cuoi tuan anh qua truong don em di choi nhe", "meeting_request"),
+]
+CLASSROOM_SCRIPT = [
+    ("t", "cac em nop bai tap toan truoc thu sau nhe", None),
+    ("a", "da vang co", None),
+    ("t", "em nao chua vao nhom zalo cua lop thi nhan co", None),
+    ("a", "em vao roi a", None),
+    ("t", "nho mang ao dong phuc cho buoi chup anh ky yeu", None),
+    ("a", "da em nho roi", None),
+]
+
+
+def conversation_row(cid: str, grooming: bool, rng: random.Random) -> dict:
+    script = GROOMING_SCRIPT if grooming else CLASSROOM_SCRIPT
+    stage_names = (
+        "trust_age_probing",
+        "isolation_secrecy",
+        "private_channel",
+        "sexual_request",
+        "meeting_request",
+        "threat_sextortion",
+    )
+    messages, stages = [], {s: [] for s in stage_names}
+    for i, (sender, text, stage) in enumerate(script):
+        messages.append({"sender": sender, "text": text + rng.choice(["", " :)", " nha", " ạ", "!!"]), "minutes": i})
+        if stage:
+            stages[stage].append(i)
+    senders = {m["sender"] for m in messages}
+    participants = {s: {"role": "child", "age": 12} if s == "a" else {"role": "adult"} for s in senders}
+    return {
+        "id": cid,
+        "register": "messaging",
+        "participants": participants,
+        "messages": messages,
+        "kind": "grooming" if grooming else "negative:teacher_student",
+        "stages": stages,
+        "first_flag": 3 if grooming else None,
+        "labels": {"child_sexual": 3} if grooming else {},
+    }
+
+
+def build_tiny_conversations(root: Path) -> dict[str, object]:
+    """80 invented conversations and the conversation model trained on them (a second)."""
+    from training.conversations import train
+
+    rng = random.Random(7)
+    rows = [conversation_row(f"g{i}", True, rng) for i in range(40)]
+    rows += [conversation_row(f"n{i}", False, rng) for i in range(40)]
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "all.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    report = train(root / "data", root / "model", root / "metrics.json", c=4.0, max_negative_rate=0.05)
+    return {"model": root / "model", "metrics": root / "metrics.json", "report": report}

@@ -54,6 +54,26 @@ class ImageResult(BaseModel):
     ocr_error: str | None = None
 
 
+class StageEvidenceResult(BaseModel):
+    stage: str
+    message: int = Field(description="index of the message in the conversation")
+    sender: str
+    score: float
+    start: int | None = Field(None, description="the message's text in the item's text (the conversation)")
+    end: int | None = None
+
+
+class ConversationResult(BaseModel):
+    """The conversation-level reading: grooming and sextortion are patterns over many messages."""
+
+    risk: float = Field(description="probability-like risk that the conversation is grooming or sextortion")
+    threshold: float
+    flagged: bool = Field(description="at or above the threshold: child_sexual 3, band C, report")
+    stages: dict[str, float] = Field(description="per grooming stage, the strongest message's score")
+    evidence: list[StageEvidenceResult]
+    model_version: str
+
+
 class ClassificationResult(BaseModel):
     band: Band
     categories: dict[str, CategoryResult]
@@ -76,6 +96,7 @@ class ClassificationResult(BaseModel):
     band_probabilities: dict[str, float] | None = Field(
         None, description="band -> the model's probability that the item's true band is at least that band"
     )
+    conversation: ConversationResult | None = Field(None, description="for conversations: the grooming reading")
 
 
 def item_band_at_least(item: ItemPrediction, policy: Policy) -> np.ndarray | None:
