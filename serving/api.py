@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as FastPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -32,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving import model_switch, problems
 from serving.batcher import MicroBatcher, QueueFull, SharedCache, content_hash
 from serving.config import Settings
+from serving.conversations import make_windows
 from serving.db import make_engine, migrate
 from serving.keys import (
     KeyStoreUnavailable,
@@ -61,7 +63,13 @@ from serving.store import FlaggedItem, FlagStore, domain_of, lookup_verdict, rec
 from serving.urls import UrlError
 from vicas.classifier import ContentItem, resolve_item
 from vicas.combine import ItemPrediction, combine_predictions, texts_for
-from vicas.conversation import Conversation, ConversationModel, apply_risk, conversation_document
+from vicas.conversation import (
+    Conversation,
+    ConversationModel,
+    ConversationRisk,
+    apply_risk,
+    conversation_document,
+)
 from vicas.conversation import Message as ChatMessage
 from vicas.engine import TextEngine
 from vicas.image_reader import ImageReader, NamedImage
@@ -70,7 +78,7 @@ from vicas.inference import Evidence
 from vicas.nudity import NudityDetector
 from vicas.ocr import OcrConfig, ocr_available
 from vicas.page import page_images
-from vicas.policy import load_policy, taxonomy_document
+from vicas.policy import Policy, load_policy, taxonomy_document
 from vicas.redact import redact
 from vicas.result import ClassificationResult, ConversationResult, build_result
 from vicas.taxonomy import Band
@@ -147,6 +155,20 @@ class ClassifyRequest(BaseModel):
 
 class ClassifyResponse(ClassificationResult):
     request_id: str
+
+
+class LiveMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sender: str = Field(min_length=1, max_length=100, description="a participant id")
+    text: str = Field(min_length=1, description="the message")
+    participants: dict[str, ParticipantIn] | None = Field(
+        None, description="who the senders are; sent once (or whenever it changes), kept with the conversation"
+    )
+
+
+class LiveAnswer(ClassifyResponse):
+    conversation_id: str
+    messages: int = Field(description="messages in the conversation's window now")
 
 
 class BatchRequest(BaseModel):
@@ -675,6 +697,65 @@ def create_app(
             raise HTTPException(404, "no such appeal for this key")
         return AppealResponse(**found)
 
+    windows = make_windows(settings.redis_url, settings.conversation_ttl_seconds)
+    window_locks: dict[str, asyncio.Lock] = {}
+
+    @app.post(
+        "/v1/conversations/{conversation_id}/messages",
+        response_model=LiveAnswer,
+        tags=["classify"],
+        responses=openapi_responses(401, 403, 413, 422, 429, 503),
+    )
+    async def live_message(
+        conversation_id: Annotated[str, FastPath(pattern=r"^[A-Za-z0-9._:-]{1,100}$")],
+        body: LiveMessage,
+        request: Request,
+        partner: Partner | None = classify_key,
+    ) -> LiveAnswer:
+        """One message of a live conversation, as it comes: the message's own harms and the conversation's
+        current grooming risk over its latest 60 messages (kept per partner for
+        `VICAS_CONVERSATION_TTL_SECONDS` after the last message). A conversation that first crosses the
+        threshold is stored for review as a thread."""
+        model: ConversationModel | None = request.app.state.conversations
+        if model is None:
+            raise ApiError(422, NO_CONVERSATION_MODEL, "no_conversation_model")
+        if len(body.text) > settings.max_text_chars:
+            limit = settings.max_text_chars
+            raise ApiError(413, f"a message has {len(body.text)} characters; the limit is {limit}", "too_large")
+        key = f"{partner.name if partner else '-'}:{conversation_id}"
+        lock = window_locks.setdefault(key, asyncio.Lock())
+        async with lock:  # messages of one conversation in order (per process)
+            window = await asyncio.to_thread(windows.get, key)
+            people = body.participants or {}
+            window.participants.update({k: p.model_dump(exclude_none=True) for k, p in people.items()})
+            if window.participants and body.sender not in window.participants:
+                raise ApiError(422, f"sender {body.sender!r} is not among the participants", "invalid_input")
+            batcher: MicroBatcher = request.app.state.batcher
+            try:
+                (text_pred,) = await batcher.classify([body.text])
+            except QueueFull as e:
+                busy = f"the service is busy ({e}); retry shortly"
+                raise ApiError(503, busy, "queue_full", {"Retry-After": "2"}) from e
+            window.add(body.sender, body.text, model.stage_probs([body.text])[0])
+            conv = window.conversation()
+            risk = await asyncio.to_thread(model.assess, conv, window.prob_array())
+            pred, reading = apply_risk(ItemPrediction.from_text(text_pred), risk, [], model.version)
+            version = f"{batcher.version}+{model.version}"
+            res = build_result(pred, policy, version, None, batcher.engine.calibration.review_risk)
+            res.conversation = reading
+            newly_flagged = reading.flagged and not window.flagged
+            window.flagged = window.flagged or reading.flagged
+            await asyncio.to_thread(windows.put, key, window)
+        if newly_flagged:  # the whole thread, once, with the evidence messages marked
+            item = _thread_item(conv, risk, pred, partner, policy, version, model.version, settings.secret_key)
+            outcome = await asyncio.to_thread(store.save, [item])
+            metrics.flagged.labels(outcome).inc()
+        metrics.items.labels(partner.name if partner else NO_PARTNER).inc()
+        rid = request_id_of(request)
+        return LiveAnswer(
+            request_id=rid, conversation_id=conversation_id, messages=len(window.texts), **res.model_dump()
+        )
+
     @app.get("/v1/usage", response_model=UsageResponse, tags=["keys"], responses=openapi_responses(401, 429, 503))
     async def own_usage(
         days: Annotated[int, Query(ge=1, le=366)] = 31, partner: Partner | None = any_key
@@ -835,6 +916,28 @@ class _Resolved:
     def content_hash(self) -> str:
         parts = [self.text or ""] + [hashlib.sha256(n.image.tobytes()).hexdigest() for n in self.images]
         return content_hash("\x00".join(parts))
+
+
+def _thread_item(
+    conv: Conversation,
+    risk: ConversationRisk,
+    pred: ItemPrediction,
+    partner: Partner | None,
+    policy: Policy,
+    version: str,
+    conversation_version: str,
+    secret: str | None,
+) -> FlaggedItem:
+    """A live conversation that crossed the threshold, as the review store keeps it: the thread as one text,
+    the evidence messages marked, personal data masked."""
+    document, spans = conversation_document(conv)
+    request = ClassifyRequest(conversation=[ConversationMessageIn(sender=m.sender, text=m.text) for m in conv.messages])
+    thread = _Resolved(request, document, [], conv, spans)
+    doc_pred, _ = apply_risk(
+        ItemPrediction(dict(pred.severities), dict(pred.scores), []), risk, spans, conversation_version
+    )
+    doc_res = build_result(doc_pred, policy, version)
+    return _flagged_item(f"live:{uuid.uuid4().hex}", thread, content_hash(document), partner, doc_pred, doc_res, secret)
 
 
 def review_document(text: str | None, pred: ItemPrediction) -> tuple[str, dict[str, int]]:

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
         Path("models/conversation"),
         description="the conversation (grooming) model; conversations are refused without it",
     )
+    conversation_ttl_seconds: float = Field(
+        86400, ge=60, description="a live conversation's window is forgotten this long after its last message"
+    )
     ocr: bool = Field(True, description="read text in images with Tesseract (vie+eng)")
     nudenet: bool = Field(False, description="run the optional NudeNet detector (AGPL-3.0, extra 'nudity')")
     max_image_bytes: int = Field(10_000_000, ge=1024, description="per image file")

@@ -96,3 +96,29 @@ def test_conversation_input_errors_are_clear(client, tiny_pipeline, tmp_path):
     with TestClient(create_app(settings)) as without:
         r = without.post("/v1/classify", json={"conversation": _conversation(GROOMING_SCRIPT)})
         assert r.status_code == 422 and "train_conversations" in r.json()["detail"]
+
+
+def test_live_messages_get_the_conversations_current_risk_and_a_thread_is_stored_once(client):
+    c, url = client
+    answers = []
+    for i, (sender, text, _) in enumerate(GROOMING_SCRIPT * 2):  # the script, then more of the same
+        body = {"sender": sender, "text": text}
+        if i == 0:
+            body["participants"] = {"a": {"age": 12}, "b": {}}
+        r = c.post("/v1/conversations/zalo-123/messages", json=body)
+        assert r.status_code == 200, r.text
+        answers.append(r.json())
+    assert answers[-1]["conversation"]["flagged"] and answers[-1]["band"] == "C"
+    assert answers[-1]["messages"] == 2 * len(GROOMING_SCRIPT) and "report" in answers[-1]["actions"]
+    first = next(i for i, a in enumerate(answers) if a["conversation"]["flagged"])
+    assert first < len(GROOMING_SCRIPT), "flagged within the first telling of the script"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        threads = conn.execute(select(flagged_items.c.text).where(flagged_items.c.item_key.like("live:%"))).all()
+    engine.dispose()
+    assert len(threads) == 1 and threads[0][0].startswith("b: em hoc lop may roi")
+    other = c.post("/v1/conversations/zalo-456/messages", json={"sender": "b", "text": "em hoc lop may roi"})
+    assert other.json()["messages"] == 1, "conversations are kept apart"
+    stranger = c.post("/v1/conversations/zalo-123/messages", json={"sender": "zz", "text": "hi"})
+    assert stranger.status_code == 422
+    assert c.post("/v1/conversations/bad id!/messages", json={"sender": "b", "text": "x"}).status_code == 422
