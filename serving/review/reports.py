@@ -17,6 +17,12 @@ Conventions (shared/TAXONOMY.md):
   more of them; a `second_confirm` copies the first reviewer's decision, so counting it would read as
   agreement by construction. Per category, an item is judged when the model or any reviewer marked the
   category (the rest agree trivially), and reviewers agree when all mark it present or all absent.
+
+Language: the renderers take `lang` (Vietnamese by default, or English). Titles, axes, labels, CSV headers
+and names of categories, bands and decisions come from the console's gettext catalogue (serving/review/i18n.py);
+dates read dd/MM/yyyy and times are Vietnam's (Asia/Ho_Chi_Minh); numbers take the language's decimal mark.
+The CSV starts with a UTF-8 byte order mark and keeps the ids (section and measure codes) in its last two
+columns for scripts; charts and the PDF use DejaVu Sans (shipped with matplotlib: every Vietnamese letter).
 """
 
 from __future__ import annotations
@@ -26,21 +32,41 @@ import io
 import json
 import textwrap
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from babel.numbers import get_decimal_symbol
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.transforms import Bbox
 from sqlalchemy import Engine, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from serving.db import flagged_items, reviews
+from serving.review.i18n import (
+    DEFAULT_LANG,
+    N_,
+    band_label,
+    category_name,
+    format_number,
+    format_share,
+    gettext,
+    local_date,
+    local_datetime,
+    name_of,
+    normalise,
+    week_label,
+)
 from vicas.taxonomy import BAND_ORDER, CATEGORIES
 
 NO_PARTNER = "(none)"
+BOM = "\ufeff"  # UTF-8 byte order mark: Excel reads the CSV as UTF-8
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Band colours from "suitable for all" (green) to "must not be disseminated" (dark red).
@@ -234,6 +260,116 @@ def report_data(engine: Engine, start: date | None = None, end: date | None = No
     }
 
 
+# --- labels -------------------------------------------------------------------------------------------------
+
+SECTION_TITLES: dict[str, str] = {
+    "period": N_("Period"),
+    "totals": N_("Totals"),
+    "by_category": N_("Items by category"),
+    "by_band": N_("Items by band"),
+    "by_partner": N_("Items by partner"),
+    "by_week": N_("Items by week"),
+    "decisions": N_("Reviewers' decisions"),
+    "model_precision": N_("Model precision (share of the model's flags that reviewers kept)"),
+    "model_flagged": N_("Reviewed items the model flagged"),
+    "model_kept": N_("Model flags the reviewers kept"),
+    "model_added": N_("Categories the reviewers added (the model missed them)"),
+    "reviewer_agreement": N_("Reviewer agreement"),
+    "category_agreement": N_("Reviewer agreement by category (share)"),
+    "category_items": N_("Items with two or more independent reviews, by category"),
+    "category_agree": N_("Items where the reviewers agree, by category"),
+}
+KEY_LABELS: dict[str, dict[str, str]] = {
+    "period": {"start": N_("From"), "end": N_("To"), "generated_at": N_("Generated at")},
+    "totals": {
+        "items": N_("Flagged items"),
+        "reviewed": N_("Reviewed"),
+        "open": N_("Open (not yet reviewed)"),
+        "awaiting_second": N_("of which awaiting a second reviewer"),
+        "false_positives": N_("False positives (reviewers kept no category)"),
+    },
+    "reviewer_agreement": {
+        "items": N_("Items with two or more independent reviews"),
+        "band_agree": N_("Items where the reviewers agree on the band"),
+        "band_agreement": N_("Agreement on the band (share)"),
+    },
+}
+_CATEGORY_SECTIONS = {
+    "by_category",
+    "model_precision",
+    "model_flagged",
+    "model_kept",
+    "model_added",
+    "category_agreement",
+    "category_items",
+    "category_agree",
+}
+_SHARES = {("model_precision", None), ("category_agreement", None), ("reviewer_agreement", "band_agreement")}
+CSV_HEADER: tuple[str, ...] = (N_("Section"), N_("Measure"), N_("Value"), N_("Section code"), N_("Measure code"))
+CHART_TITLES: dict[str, str] = {
+    "by_category": N_("Flagged items by category"),
+    "by_band": N_("Flagged items by band"),
+    "by_week": N_("Flagged items per week"),
+    "precision": N_("Model precision by category (share of the model's flags that reviewers kept)"),
+}
+DEFAULT_TITLE = N_("vicas: content review report")
+
+
+def key_label(lang: str, section: str, key: str) -> str:
+    """A report row's key (a category, band, week, decision or measure id) in `lang`."""
+    if section in KEY_LABELS and key in KEY_LABELS[section]:
+        return gettext(lang, KEY_LABELS[section][key])
+    if section in _CATEGORY_SECTIONS:
+        return category_name(lang, key) if key in CATEGORIES else key  # a name outside the contract stays
+    if section == "by_band":
+        return band_label(lang, key)
+    if section == "by_week":
+        return week_label(lang, key)
+    if section == "decisions":
+        return name_of("decision", lang, key)
+    if section == "by_partner" and key == NO_PARTNER:
+        return gettext(lang, N_("(no partner)"))
+    return key
+
+
+def _is_share(section: str, key: str) -> bool:
+    return (section, None) in _SHARES or (section, key) in _SHARES
+
+
+def value_text(lang: str, section: str, key: str, value: Any) -> str:
+    """A report value for people: dates dd/MM/yyyy, times in Vietnam's time, shares as percentages."""
+    if section == "period":
+        if value is None:
+            return "—"
+        return local_datetime(lang, value) if key == "generated_at" else local_date(lang, value)
+    if _is_share(section, key):
+        return format_share(lang, value)
+    if value is None:
+        return gettext(lang, N_("not defined"))
+    return str(value)
+
+
+@dataclass
+class Section:
+    code: str
+    title: str
+    rows: list[tuple[str, str, str]]  # (key id, key label, value text)
+
+
+def report_sections(data: Mapping[str, Any], lang: str = DEFAULT_LANG) -> list[Section]:
+    """The report as titled tables in `lang` (the reports page and the PDF show them)."""
+    sections: dict[str, Section] = {}
+    for section, key, value in report_rows(data):
+        if section not in sections:
+            sections[section] = Section(section, gettext(lang, SECTION_TITLES[section]), [])
+        sections[section].rows.append((key, key_label(lang, section, key), value_text(lang, section, key, value)))
+    return list(sections.values())
+
+
+def chart_titles(lang: str = DEFAULT_LANG) -> dict[str, str]:
+    return {name: gettext(lang, title) for name, title in CHART_TITLES.items()}
+
+
 # --- CSV ----------------------------------------------------------------------------------------------------
 
 
@@ -264,17 +400,48 @@ def report_rows(data: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
     return rows
 
 
-def report_csv(data: Mapping[str, Any]) -> str:
-    """Tidy CSV (section, key, value) that opens cleanly in a spreadsheet; empty value = not defined."""
+def _csv_value(lang: str, section: str, key: str, value: Any) -> str:
+    """Numbers with the language's decimal mark (0,5 in Vietnamese: what Excel reads there); dates
+    dd/MM/yyyy and times in Vietnam's time; empty = not defined."""
+    if value is None:
+        return ""
+    if section == "period":
+        return value_text(lang, section, key, value)
+    if isinstance(value, float):
+        return str(value).replace(".", get_decimal_symbol(normalise(lang)))
+    return _cell(value)
+
+
+def report_csv(data: Mapping[str, Any], lang: str = DEFAULT_LANG) -> str:
+    """Tidy CSV that opens cleanly in a spreadsheet: a UTF-8 byte order mark (Excel then reads Vietnamese
+    right), headers and labels in `lang`, then the ids (section code, measure code) for scripts."""
     buf = io.StringIO()
+    buf.write(BOM)
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(["section", "key", "value"])
+    writer.writerow([gettext(lang, h) for h in CSV_HEADER])
     for section, key, value in report_rows(data):
-        writer.writerow([section, _cell(key), _cell(value)])
+        writer.writerow(
+            [
+                _cell(gettext(lang, SECTION_TITLES[section])),
+                _cell(key_label(lang, section, key)),
+                _csv_value(lang, section, key, value),
+                section,
+                _cell(key),
+            ]
+        )
     return buf.getvalue()
 
 
 # --- charts -------------------------------------------------------------------------------------------------
+
+# DejaVu Sans ships inside matplotlib and has every Vietnamese letter; TrueType embedding (42) keeps the PDF's
+# text searchable and copyable. rc_context is process-global: concurrent renders all set these same values.
+_RC: Any = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Noto Sans", "Liberation Sans"],
+    "pdf.fonttype": 42,
+    "axes.formatter.use_locale": False,
+}
 
 
 def _figure(width: float = 8.0, height: float = 5.0) -> Figure:
@@ -284,92 +451,106 @@ def _figure(width: float = 8.0, height: float = 5.0) -> Figure:
     return fig
 
 
-def _no_data(fig: Figure, title: str) -> Figure:
+def _count_axis(axis: Any, lang: str) -> None:
+    """Whole numbers on a count axis, written the language's way (1.234 in Vietnamese)."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: format_number(lang, round(v), 0)))
+
+
+def _no_data(fig: Figure, title: str, lang: str) -> Figure:
     ax = fig.add_subplot()
     ax.set_title(title, fontsize=14, loc="left")
-    ax.text(0.5, 0.5, "no data in this period", ha="center", va="center", fontsize=13, color="#666666")
+    no_data = gettext(lang, N_("no data in this period"))
+    ax.text(0.5, 0.5, no_data, ha="center", va="center", fontsize=13, color="#666666")
     ax.set_axis_off()
     return fig
 
 
-def category_chart(data: Mapping[str, Any]) -> Figure:
+def category_chart(data: Mapping[str, Any], lang: str = DEFAULT_LANG) -> Figure:
     """Items per category, horizontal bars, largest on top."""
-    title = "Flagged items by category"
+    title = gettext(lang, CHART_TITLES["by_category"])
     counts = [(c, n) for c, n in data["by_category"].items() if n > 0]
     fig = _figure(8, max(3.0, 0.45 * len(counts) + 1.5))
     if not counts:
-        return _no_data(fig, title)
+        return _no_data(fig, title, lang)
     counts.sort(key=lambda cn: (cn[1], cn[0]))  # barh draws bottom-up: largest last = on top
     ax = fig.add_subplot()
-    bars = ax.barh([c for c, _ in counts], [n for _, n in counts], color=_BAR)
+    bars = ax.barh([key_label(lang, "by_category", c) for c, _ in counts], [n for _, n in counts], color=_BAR)
     ax.bar_label(bars, padding=3)
     ax.set_title(title, fontsize=14, loc="left")
-    ax.set_xlabel("items (severity >= 1; reviewers' decision where reviewed)")
+    ax.set_xlabel(gettext(lang, N_("items (severity 1 or more; the reviewers' decision where reviewed)")))
+    _count_axis(ax.xaxis, lang)
     ax.margins(x=0.12)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
 
-def band_chart(data: Mapping[str, Any]) -> Figure:
+def band_chart(data: Mapping[str, Any], lang: str = DEFAULT_LANG) -> Figure:
     """Items per band, in band order P < K < T13 < T16 < T18 < C."""
-    title = "Flagged items by band"
+    title = gettext(lang, CHART_TITLES["by_band"])
     fig = _figure()
     bands = list(data["by_band"])
     values = [data["by_band"][b] for b in bands]
     if not any(values):
-        return _no_data(fig, title)
+        return _no_data(fig, title, lang)
     ax = fig.add_subplot()
     bars = ax.bar(bands, values, color=[_BAND_COLOURS.get(b, "#888888") for b in bands])
     ax.bar_label(bars, padding=3)
     ax.set_title(title, fontsize=14, loc="left")
-    ax.set_ylabel("items (reviewers' band where reviewed)")
+    ax.set_ylabel(gettext(lang, N_("items (the reviewers' band where reviewed)")))
+    _count_axis(ax.yaxis, lang)
     ax.margins(y=0.12)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
 
-def week_chart(data: Mapping[str, Any]) -> Figure:
+def week_chart(data: Mapping[str, Any], lang: str = DEFAULT_LANG) -> Figure:
     """Items per ISO week, a line with a point per week."""
-    title = "Flagged items per week"
+    title = gettext(lang, CHART_TITLES["by_week"])
     fig = _figure(9, 5)
     weeks = list(data["by_week"])
     if not weeks:
-        return _no_data(fig, title)
+        return _no_data(fig, title, lang)
     values = [data["by_week"][w] for w in weeks]
     ax = fig.add_subplot()
     ax.plot(range(len(weeks)), values, marker="o", color=_BAR, linewidth=2)
     step = max(1, len(weeks) // 12)
-    ax.set_xticks(range(0, len(weeks), step), [weeks[i] for i in range(0, len(weeks), step)], rotation=45, ha="right")
+    ticks = range(0, len(weeks), step)
+    ax.set_xticks(ticks, [week_label(lang, weeks[i]) for i in ticks], rotation=45, ha="right")
     ax.set_ylim(bottom=0, top=max(values) * 1.15 + 1)
     ax.set_title(title, fontsize=14, loc="left")
-    ax.set_ylabel("items")
+    ax.set_ylabel(gettext(lang, N_("items")))
+    _count_axis(ax.yaxis, lang)
     ax.grid(axis="y", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
 
-def precision_chart(data: Mapping[str, Any]) -> Figure:
+def precision_chart(data: Mapping[str, Any], lang: str = DEFAULT_LANG) -> Figure:
     """Model precision per category as reviewers judged it (0-1), with the number of items behind each bar."""
-    title = "Model precision by category (share of model flags reviewers kept)"
+    title = gettext(lang, CHART_TITLES["precision"])
     judged = [(c, p) for c, p in data["precision"].items() if p["flagged"] > 0]
     fig = _figure(8, max(3.0, 0.45 * len(judged) + 1.5))
     if not judged:
-        return _no_data(fig, title)
+        return _no_data(fig, "\n".join(textwrap.wrap(title, 60)), lang)
     judged.sort(key=lambda cp: (cp[1]["precision"], cp[0]))  # barh draws bottom-up: best on top
     ax = fig.add_subplot()
     values = [p["precision"] for _, p in judged]
-    bars = ax.barh([c for c, _ in judged], values, color=_BAR)
-    ax.bar_label(bars, labels=[f"{p['precision']:.2f} (n={p['flagged']})" for _, p in judged], padding=3)
+    bars = ax.barh([key_label(lang, "model_precision", c) for c, _ in judged], values, color=_BAR)
+    ax.bar_label(
+        bars, labels=[f"{format_number(lang, p['precision'], 2)} (n={p['flagged']})" for _, p in judged], padding=3
+    )
     ax.set_xlim(0, 1.25)
-    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+    ticks = [0, 0.25, 0.5, 0.75, 1.0]
+    ax.set_xticks(ticks, [format_number(lang, t, 2) for t in ticks])
     ax.axvline(1.0, color="#999999", linewidth=0.8)
-    ax.set_title(title, fontsize=13, loc="left")
-    ax.set_xlabel("precision (reviewed items only)")
+    ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=13, loc="left")
+    ax.set_xlabel(gettext(lang, N_("precision (reviewed items only)")))
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
 
-CHARTS = {
+CHARTS: dict[str, Callable[[Mapping[str, Any], str], Figure]] = {
     "by_category": category_chart,
     "by_band": band_chart,
     "by_week": week_chart,
@@ -383,46 +564,63 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def report_charts(data: Mapping[str, Any]) -> dict[str, bytes]:
-    """PNG charts keyed by name: by_category, by_band, by_week, precision."""
-    return {name: _png(make(data)) for name, make in CHARTS.items()}
+def report_chart_png(data: Mapping[str, Any], name: str, lang: str = DEFAULT_LANG) -> bytes:
+    """One chart (a key of CHARTS) as PNG, its text in `lang`."""
+    with rc_context(_RC):
+        return _png(CHARTS[name](data, lang))
+
+
+def report_charts(data: Mapping[str, Any], lang: str = DEFAULT_LANG) -> dict[str, bytes]:
+    """PNG charts keyed by name: by_category, by_band, by_week, precision; their text in `lang`."""
+    with rc_context(_RC):
+        return {name: _png(make(data, lang)) for name, make in CHARTS.items()}
 
 
 # --- PDF ----------------------------------------------------------------------------------------------------
 
 
-def _title_page(data: Mapping[str, Any], title: str) -> Figure:
+def _title_page(data: Mapping[str, Any], title: str, lang: str) -> Figure:
     fig = Figure(figsize=(8.27, 11.69), dpi=100)  # A4 portrait
     FigureCanvasAgg(fig)
     period = data["period"]
-    span = f"{period['start'] or 'the beginning'} to {period['end'] or 'today'}"
+    start = local_date(lang, period["start"]) if period["start"] else gettext(lang, N_("the beginning"))
+    end = local_date(lang, period["end"]) if period["end"] else gettext(lang, N_("today"))
     title_lines = textwrap.wrap(title, width=42) or [""]
     fig.text(0.08, 0.93, "\n".join(title_lines), fontsize=20, weight="bold", va="top", linespacing=1.3)
     y = 0.93 - 0.035 * len(title_lines) - 0.02
-    fig.text(0.08, y, f"Items flagged from {span} (UTC)", fontsize=12, va="top")
-    fig.text(0.08, y - 0.025, f"Generated {data.get('generated_at', '')}", fontsize=10, color="#555555", va="top")
+    span = gettext(lang, N_("Items flagged from %(start)s to %(end)s (dates in UTC)")) % {"start": start, "end": end}
+    fig.text(0.08, y, span, fontsize=12, va="top")
+    generated = gettext(lang, N_("Generated %(when)s (Vietnam time)")) % {
+        "when": local_datetime(lang, data.get("generated_at"))
+    }
+    fig.text(0.08, y - 0.025, generated, fontsize=10, color="#555555", va="top")
 
     totals = data["totals"]
     agreement = data["agreement"]
     band_agreement = agreement["band_agreement"]
-    agree_text = f"{agreement['band_agree']}/{agreement['items']}"
+    agree_text = format_share(lang, band_agreement)
+    if band_agreement is not None:
+        agree_text += f" ({agreement['band_agree']}/{agreement['items']})"
     rows = [
-        ["Flagged items", str(totals["items"])],
-        ["Reviewed", str(totals["reviewed"])],
-        ["Open (not yet reviewed)", str(totals["open"])],
-        ["    of which awaiting a second reviewer", str(totals.get("awaiting_second", 0))],
-        ["False positives (reviewers kept no category)", str(totals["false_positives"])],
-        ["Items with two or more independent reviews", str(agreement["items"])],
-        ["Reviewers agree on band", "n/a" if band_agreement is None else f"{band_agreement:.0%} ({agree_text})"],
+        [key_label(lang, "totals", "items"), str(totals["items"])],
+        [key_label(lang, "totals", "reviewed"), str(totals["reviewed"])],
+        [key_label(lang, "totals", "open"), str(totals["open"])],
+        ["    " + key_label(lang, "totals", "awaiting_second"), str(totals.get("awaiting_second", 0))],
+        [key_label(lang, "totals", "false_positives"), str(totals["false_positives"])],
+        [key_label(lang, "reviewer_agreement", "items"), str(agreement["items"])],
+        [
+            gettext(lang, N_("Reviewers agree on the band")),
+            agree_text,
+        ],
     ]
     top = y - 0.08
     height = 0.035 * (len(rows) + 1)
     ax = fig.add_axes((0.08, top - height, 0.84, height))
     ax.set_axis_off()
-    ax.set_title("Totals", loc="left", fontsize=14, pad=8)
+    ax.set_title(gettext(lang, SECTION_TITLES["totals"]), loc="left", fontsize=14, pad=8)
     table = ax.table(
         cellText=rows,
-        colLabels=["Measure", "Value"],
+        colLabels=[gettext(lang, N_("Measure")), gettext(lang, N_("Value"))],
         colWidths=[0.72, 0.28],
         bbox=Bbox.from_bounds(0, 0, 1, 1),
         cellLoc="left",
@@ -434,13 +632,19 @@ def _title_page(data: Mapping[str, Any], title: str) -> Figure:
         if row == 0:
             cell.set_text_props(weight="bold")
             cell.set_facecolor("#e8eef3")
+    note = gettext(
+        lang,
+        N_(
+            "Counts use the reviewers' decision for reviewed items and the model's reading otherwise; a "
+            "category counts at severity 1 or more. Model precision: among reviewed items the model flagged "
+            "for a category, the share the reviewers kept. Agreement compares independent decisions (a second "
+            "reviewer's confirmation of a C decision is not counted)."
+        ),
+    )
     fig.text(
         0.08,
         top - height - 0.03,
-        "Counts use the reviewers' decision for reviewed items and the model's reading otherwise;\n"
-        "a category counts at severity >= 1. Model precision: among reviewed items the model flagged\n"
-        "for a category, the share the reviewers kept. Agreement compares independent decisions\n"
-        "(a second reviewer's confirmation of a C decision is not counted).",
+        "\n".join(textwrap.wrap(note, 95)),
         fontsize=9,
         color="#555555",
         va="top",
@@ -449,11 +653,23 @@ def _title_page(data: Mapping[str, Any], title: str) -> Figure:
     return fig
 
 
-def report_pdf(data: Mapping[str, Any], title: str) -> bytes:
-    """A PDF: a title page with the totals table, then one chart per page."""
+def pdf_strings(data: Mapping[str, Any], title: str | None = None, lang: str = DEFAULT_LANG) -> list[str]:
+    """Every piece of text the PDF's pages draw (the tests read them to check the language)."""
+    with rc_context(_RC):
+        figures = [_title_page(data, gettext(lang, DEFAULT_TITLE) if title is None else title, lang)]
+        figures += [make(data, lang) for make in CHARTS.values()]
+    out: list[str] = []
+    for fig in figures:
+        out += [t.get_text() for t in fig.findobj(Text) if t.get_text().strip()]
+    return out
+
+
+def report_pdf(data: Mapping[str, Any], title: str | None = None, lang: str = DEFAULT_LANG) -> bytes:
+    """A PDF: a title page with the totals table, then one chart per page, its text in `lang`."""
+    title = gettext(lang, DEFAULT_TITLE) if title is None else title
     buf = io.BytesIO()
-    with PdfPages(buf, metadata={"Title": title, "Creator": "vicas review console"}) as pdf:
-        pdf.savefig(_title_page(data, title))
+    with rc_context(_RC), PdfPages(buf, metadata={"Title": title, "Creator": "vicas"}) as pdf:
+        pdf.savefig(_title_page(data, title, lang))
         for make in CHARTS.values():
-            pdf.savefig(make(data))
+            pdf.savefig(make(data, lang))
     return buf.getvalue()

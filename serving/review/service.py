@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, func, insert, literal, literal_column, select, tuple_, update
 
 from serving.db import appeals, flagged_items, reviews
 from serving.review import audit
@@ -20,7 +22,7 @@ from serving.review.accounts import User
 from serving.store import record_verdict, stored_url
 from vicas.policy import Policy, decide
 from vicas.redact import redact_text
-from vicas.taxonomy import CATEGORIES, Band, check_severity
+from vicas.taxonomy import BAND_ORDER, CATEGORIES, Band, check_severity
 
 DECISIONS = ("confirm", "change", "false_positive")
 
@@ -71,63 +73,146 @@ class QueueFilter:
     status: str = "pending"  # pending (open + awaiting_second) | reviewed | all
 
 
-def _confidence(cats: dict[str, dict[str, float]]) -> float:
-    """How sure the model was of its strongest flag (low = needs a human most)."""
-    flagged = [v["score"] for v in cats.values() if v.get("severity", 0) > 0]
-    return max(flagged) if flagged else max((v["score"] for v in cats.values()), default=0.0)
+@dataclass(frozen=True)
+class QueueCursor:
+    """Where a queue page ends: the sort key of its last item. The next page starts after it (keyset
+    paging: no OFFSET, and items decided meanwhile do not shift the pages)."""
+
+    rank: int
+    confidence: float
+    created_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        return f"{self.rank},{self.confidence!r},{self.created_at.isoformat()},{self.id}"
+
+    @classmethod
+    def decode(cls, value: str) -> QueueCursor:
+        """The cursor a page link carries; ValueError when `value` is not one."""
+        parts = value.split(",")
+        if len(parts) != 4:
+            raise ValueError("a queue cursor is rank,confidence,created_at,id")
+        confidence = float(parts[1])
+        if not math.isfinite(confidence):
+            raise ValueError("a queue cursor's confidence is a finite number")
+        return cls(int(parts[0]), confidence, datetime.fromisoformat(parts[2]), int(parts[3]))
+
+    @classmethod
+    def of(cls, item: Mapping[str, Any]) -> QueueCursor:
+        """The cursor just after `item` (a flagged_items row)."""
+        return cls(int(item["queue_rank"]), float(item["confidence"]), item["created_at"], int(item["id"]))
 
 
-def queue(engine: Engine, f: QueueFilter, limit: int = 200) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Items for review and counts per band and category under the same filter.
+@dataclass
+class QueuePage:
+    items: list[dict[str, Any]]  # flagged_items rows (without text, evidence, private) with "cats" parsed
+    counts: dict[str, Any]  # total, per band and per category, of every item under the filter
+    next_after: QueueCursor | None  # the cursor of the next page; None on the last one
 
-    Order: band C and child_sexual first, then the least confident, then the oldest.
-    """
+
+# the queue's order (serving/queue_keys.py), matched by the indexes ix_flagged_items_queue(_open)
+_QUEUE_ORDER = (flagged_items.c.queue_rank, flagged_items.c.confidence, flagged_items.c.created_at, flagged_items.c.id)
+# what the queue page shows: everything but the content and its sealed original
+_QUEUE_COLUMNS = [c for c in flagged_items.c if c.name not in ("text", "evidence", "private")]
+_OPEN = flagged_items.c.status.in_([literal_column("'open'"), literal_column("'awaiting_second'")])  # QUEUE_OPEN_SQL
+
+
+def _queue_conditions(f: QueueFilter) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     if f.status == "pending":
-        conds.append(flagged_items.c.status.in_(("open", "awaiting_second")))
+        conds.append(_OPEN)  # literals, so that the partial index ix_flagged_items_queue_open serves it
     elif f.status == "reviewed":
         conds.append(flagged_items.c.status == "reviewed")
     if f.band:
         conds.append(flagged_items.c.band == f.band)
+    if f.category:
+        conds.append(flagged_items.c.category_flags.contains(f",{f.category},", autoescape=True))
     if f.partner:
         conds.append(flagged_items.c.partner == f.partner)
     if f.date_from:
         conds.append(flagged_items.c.created_at >= datetime.combine(f.date_from, datetime.min.time(), UTC))
     if f.date_to:
         conds.append(flagged_items.c.created_at <= datetime.combine(f.date_to, datetime.max.time(), UTC))
+    if f.max_confidence is not None:
+        conds.append(flagged_items.c.confidence <= f.max_confidence)
     if f.source == "review":
         conds.append(flagged_items.c.needs_review.is_(True))
     if f.source == "appeal":
         open_appeals = select(appeals.c.item_id).where(appeals.c.status == "open")
         conds.append(flagged_items.c.id.in_(open_appeals))
-    q = select(flagged_items).where(and_(*conds)) if conds else select(flagged_items)
+    return conds
+
+
+def _after(cursor: QueueCursor) -> ColumnElement[bool]:
+    """Rows strictly after `cursor` in the queue's order: one row-value comparison, an index range scan."""
+    values = (cursor.rank, cursor.confidence, cursor.created_at, cursor.id)
+    return tuple_(*_QUEUE_ORDER) > tuple_(*(literal(v, c.type) for v, c in zip(values, _QUEUE_ORDER, strict=True)))
+
+
+def _queue_counts(conn: Connection, conds: list[ColumnElement[bool]]) -> dict[str, Any]:
+    """Counts of every item under the filter, per band and per flagged category: grouped in SQL by status, band
+    and category set, the order of ix_flagged_items_queue_counts (read from the index alone, a few hundred
+    groups at most), then added up here."""
+    keys = (flagged_items.c.status, flagged_items.c.band, flagged_items.c.category_flags)
+    by_band: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    for _, band, flags, n in conn.execute(select(*keys, func.count()).where(*conds).group_by(*keys)):
+        by_band[band] = by_band.get(band, 0) + int(n)
+        for c in filter(None, str(flags).split(",")):
+            by_category[c] = by_category.get(c, 0) + int(n)
+    band_rank = {b.value: i for i, b in enumerate(reversed(BAND_ORDER))}  # C first
+    cat_rank = {c: i for i, c in enumerate(CATEGORIES)}
+    return {
+        "total": sum(by_band.values()),
+        "band": {b: by_band[b] for b in sorted(by_band, key=lambda b: (band_rank.get(b, len(band_rank)), b))},
+        "category": {c: by_category[c] for c in sorted(by_category, key=lambda c: (cat_rank.get(c, len(cat_rank)), c))},
+    }
+
+
+def load_queue(
+    engine: Engine, f: QueueFilter, after: QueueCursor | None = None, limit: int = 200, counts: bool = True
+) -> QueuePage:
+    """One page of items for review, the page after `after` (the first without), and counts per band and
+    category of every item under the same filter (`counts=False` leaves them out).
+
+    Order: band C and child_sexual first, then the least confident, then the oldest (serving/queue_keys.py).
+    Filtering, ordering, paging and counting all happen in SQL on indexed keys stored with each item.
+    """
+    if limit < 1:
+        raise ValueError("a queue page holds at least one item")
+    conds = _queue_conditions(f)
+    q = select(*_QUEUE_COLUMNS).where(*conds)
+    if after is not None:
+        q = q.where(_after(after))
     with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(q.order_by(flagged_items.c.created_at).limit(5000)).mappings()]
-    items = []
-    for r in rows:
-        cats = json.loads(r["categories"])
-        if f.category and cats.get(f.category, {}).get("severity", 0) <= 0:
-            continue
-        conf = _confidence(cats)
-        if f.max_confidence is not None and conf > f.max_confidence:
-            continue
-        r["cats"], r["confidence"] = cats, conf
-        items.append(r)
-    counts: dict[str, Any] = {"total": len(items), "band": {}, "category": {}}
+        rows = [dict(r) for r in conn.execute(q.order_by(*_QUEUE_ORDER).limit(limit + 1)).mappings()]
+        totals = _queue_counts(conn, conds) if counts else {"total": None, "band": {}, "category": {}}
+    more = len(rows) > limit
+    items = rows[:limit]
     for r in items:
-        counts["band"][r["band"]] = counts["band"].get(r["band"], 0) + 1
-        for c, v in r["cats"].items():
-            if v.get("severity", 0) > 0:
-                counts["category"][c] = counts["category"].get(c, 0) + 1
-    items.sort(
-        key=lambda r: (
-            r["band"] != "C",
-            r["cats"].get("child_sexual", {}).get("severity", 0) == 0,
-            r["confidence"],
-            r["created_at"],
-        )
-    )
-    return items[:limit], counts
+        r["cats"] = json.loads(r["categories"])
+    return QueuePage(items, totals, QueueCursor.of(items[-1]) if more else None)
+
+
+def queue(
+    engine: Engine, f: QueueFilter, limit: int = 200, after: QueueCursor | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Items for review (one page: see load_queue) and counts per band and category under the same filter."""
+    page = load_queue(engine, f, after=after, limit=limit)
+    return page.items, page.counts
+
+
+def next_item_id(engine: Engine, item: Mapping[str, Any], f: QueueFilter | None = None) -> int | None:
+    """The item to open after `item` (a flagged_items row, as get_item returns it), in one query: the next
+    one in the queue's order, or, past the end, the queue's first other than `item` (None when it is alone).
+    An item decided meanwhile still has its place in the order, so the next one is the one after it."""
+    conds = _queue_conditions(f or QueueFilter())
+    ids = select(flagged_items.c.id).order_by(*_QUEUE_ORDER).limit(1)
+    following = ids.where(*conds, _after(QueueCursor.of(item))).scalar_subquery()
+    first = ids.where(*conds, flagged_items.c.id != int(item["id"])).scalar_subquery()
+    with engine.connect() as conn:
+        found = conn.execute(select(func.coalesce(following, first))).scalar()
+    return int(found) if found is not None else None
 
 
 def get_item(engine: Engine, item_id: int) -> dict[str, Any] | None:
@@ -146,6 +231,7 @@ def get_item(engine: Engine, item_id: int) -> dict[str, Any] | None:
         ]
     item["cats"] = json.loads(item["categories"])
     item["evidence_list"] = json.loads(item["evidence"])
+    item["stored_decision"] = json.loads(item["decision"]) if item.get("decision") else None
     return item
 
 

@@ -12,10 +12,14 @@ import secrets
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -31,30 +35,34 @@ from serving.review.accounts import (
     end_sessions,
     get_user,
 )
-from serving.review.i18n import STRINGS, translator
+from serving.review.i18n import STRINGS, category_name, format_number, install_jinja, translator
 from serving.review.service import (
+    QueueCursor,
     QueueFilter,
     ReviewError,
     decide_appeal,
     export_reviewed,
     get_item,
     list_appeals,
-    queue,
+    load_queue,
+    next_item_id,
     record_decision,
     reveal,
 )
-from vicas.policy import Policy, decide
+from vicas.policy import Decision, Policy, decide
 from vicas.taxonomy import BAND_ORDER, CATEGORIES, Band
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+install_jinja(TEMPLATES.env)  # gettext catalogues (jinja2.ext.i18n), names of ids, local times, numbers
 
 
 class LoginRequired(Exception):
     pass
 
 
-def highlight(text: str, evidence: list[dict[str, Any]]) -> str:
-    """HTML of `text` with evidence spans wrapped in <mark> per category (overlaps keep the first)."""
+def highlight(text: str, evidence: list[dict[str, Any]], lang: str | None = None) -> str:
+    """HTML of `text` with evidence spans wrapped in <mark> per category (overlaps keep the first); with
+    `lang`, each mark's tooltip names its category and score in that language."""
     out, pos = [], 0
     spans = [e for e in evidence if e.get("start") is not None and e.get("end") is not None]  # not visual ones
     for e in sorted(spans, key=lambda e: (e["start"], -e["end"])):
@@ -63,12 +71,22 @@ def highlight(text: str, evidence: list[dict[str, Any]]) -> str:
             continue
         out.append(html.escape(text[pos:s]))
         cat = html.escape(str(e["category"]))
-        out.append(
-            f'<mark class="ev ev-{cat}" title="{cat} {float(e.get("score", 0)):.2f}">{html.escape(text[s:t])}</mark>'
-        )
+        score = float(e.get("score", 0))
+        name = str(e["category"])
+        tip = f"{name} {score:.2f}" if lang is None else f"{category_name(lang, name)} {format_number(lang, score, 2)}"
+        out.append(f'<mark class="ev ev-{cat}" title="{html.escape(tip)}">{html.escape(text[s:t])}</mark>')
         pos = t
     out.append(html.escape(text[pos:]))
     return "".join(out)
+
+
+@pass_context
+def _highlight_filter(context: Context, text: str, evidence: list[dict[str, Any]]) -> Markup:
+    """`{{ item.text|highlight(item.evidence_list) }}`: the marks' tooltips in the page's language."""
+    return Markup(highlight(text, evidence, context.get("lang")))  # highlight() escapes the text itself
+
+
+TEMPLATES.env.filters["highlight"] = _highlight_filter
 
 
 def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRouter:
@@ -86,7 +104,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
     def require(request: Request, permission: str) -> User:
         user = user_of(request)
         if not user.can(permission):
-            raise HTTPException(403, translator(request.session.get("lang", "vi"))["forbidden"])
+            raise HTTPException(403, "your role cannot open this page")  # the error page translates it
         return user
 
     def csrf_token(request: Request) -> str:
@@ -135,7 +153,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         try:
             user = await run_in_threadpool(authenticate, engine, username, password, address)  # Argon2: off the loop
         except LoginRateLimited as e:
-            page = render(request, "login.html", None, error=e.message(request.session.get("lang", "vi")))
+            page = render(request, "login.html", None, error=str(e))  # the page shows it in the session's language
             page.status_code = 429
             page.headers["Retry-After"] = str(e.retry_after)
             return page
@@ -173,9 +191,11 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         source: str | None = None,
         max_confidence: str | None = None,
         status: str = "pending",
+        after: str | None = None,
     ) -> HTMLResponse:
         user = require(request, "review")
         try:
+            cursor = QueueCursor.decode(after) if after else None
             f = QueueFilter(
                 band=band or None,
                 category=category or None,
@@ -188,8 +208,21 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
             )
         except ValueError as e:
             raise HTTPException(422, f"bad filter: {e}") from e
-        items, counts = queue(engine, f)
-        return render(request, "queue.html", user, items=items, counts=counts, f=f)
+        page = load_queue(engine, f, after=cursor)
+        # keyset pages: the link to the next one carries the same filters and the last item's sort key
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
+        next_url = f"/console/?{urlencode([*kept, ('after', page.next_after.encode())])}" if page.next_after else None
+        first_url = (f"/console/?{urlencode(kept)}" if kept else "/console/") if cursor else None
+        return render(
+            request,
+            "queue.html",
+            user,
+            items=page.items,
+            counts=page.counts,
+            f=f,
+            next_url=next_url,
+            first_url=first_url,
+        )
 
     @router.get("/items/{item_id}", response_class=HTMLResponse)
     def item_page(request: Request, item_id: int, revealed: str | None = None) -> HTMLResponse:
@@ -197,10 +230,12 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         item = get_item(engine, item_id)
         if item is None:
             raise HTTPException(404, "no such item")
-        severities = {c: int(v.get("severity", 0)) for c, v in item["cats"].items()}
-        reasoning = decide(severities, policy)
-        items, _ = queue(engine, QueueFilter())
-        next_id = next((i["id"] for i in items if i["id"] != item_id), None)
+        stored = item["stored_decision"]
+        if stored is not None:  # what was decided, as decided: a later policy does not rewrite it
+            reasoning = Decision.model_validate(stored)
+        else:  # items stored before decisions were kept: recomputed, and the page says so
+            reasoning = decide({c: int(v.get("severity", 0)) for c, v in item["cats"].items()}, policy)
+        next_id = next_item_id(engine, item)  # the next one in the queue's order, in one query
         return render(
             request,
             "item.html",
@@ -274,9 +309,10 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
 
     @router.get("/reports", response_class=HTMLResponse)
     def reports_page(request: Request, start: str | None = None, end: str | None = None) -> HTMLResponse:
-        from serving.review.reports import report_data
+        from serving.review.reports import chart_titles, report_data, report_sections
 
         user = require(request, "reports")
+        lang = request.session.get("lang", "vi")
         data = report_data(engine, *_period(start, end))
         return render(
             request,
@@ -285,7 +321,8 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
             data=data,
             start=start or "",
             end=end or "",
-            data_json=json.dumps(data, ensure_ascii=False, indent=1, default=str),
+            sections=report_sections(data, lang),
+            charts=chart_titles(lang),
         )
 
     @router.get("/reports/export.{fmt}")
@@ -293,30 +330,37 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         from serving.review.reports import report_csv, report_data, report_pdf
 
         require(request, "reports")
+        lang = request.session.get("lang", "vi")
         data = report_data(engine, *_period(start, end))
         if fmt == "csv":
             return Response(
-                report_csv(data),
+                report_csv(data, lang),  # starts with a UTF-8 byte order mark: Excel reads Vietnamese right
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": "attachment; filename=vicas-report.csv"},
             )
         if fmt == "pdf":
             return Response(
-                report_pdf(data, "vicas: báo cáo kiểm duyệt"),
+                report_pdf(data, None, lang),
                 media_type="application/pdf",
                 headers={"Content-Disposition": "attachment; filename=vicas-report.pdf"},
             )
-        raise HTTPException(404, "formats: csv, pdf")
+        if fmt == "json":  # the data behind the tables, with ids, for scripts
+            return Response(
+                json.dumps(data, ensure_ascii=False, indent=1, default=str),
+                media_type="application/json",
+                headers={"Content-Disposition": "attachment; filename=vicas-report.json"},
+            )
+        raise HTTPException(404, "formats: csv, pdf, json")
 
     @router.get("/reports/chart/{name}.png")
     def report_chart(request: Request, name: str, start: str | None = None, end: str | None = None) -> Response:
-        from serving.review.reports import report_charts, report_data
+        from serving.review.reports import CHARTS, report_chart_png, report_data
 
         require(request, "reports")
-        charts = report_charts(report_data(engine, *_period(start, end)))
-        if name not in charts:
-            raise HTTPException(404, f"charts: {sorted(charts)}")
-        return Response(charts[name], media_type="image/png")
+        if name not in CHARTS:
+            raise HTTPException(404, f"charts: {sorted(CHARTS)}")
+        data = report_data(engine, *_period(start, end))
+        return Response(report_chart_png(data, name, request.session.get("lang", "vi")), media_type="image/png")
 
     @router.get("/blocklists", response_class=HTMLResponse)
     def blocklists_page(request: Request, min_band: str = "T18") -> HTMLResponse:
@@ -391,7 +435,10 @@ def _day(value: str | None, name: str) -> date | None:
 
 
 def _period(start: str | None, end: str | None) -> tuple[date | None, date | None]:
-    return _day(start, "start"), _day(end, "end")
+    first, last = _day(start, "start"), _day(end, "end")
+    if first is not None and last is not None and first > last:
+        raise HTTPException(422, f"start {first} is after end {last}")
+    return first, last
 
 
 def _band(value: str) -> Band:

@@ -129,7 +129,7 @@ def test_review_flow_in_a_real_browser(server, tmp_path):
         page.select_option("select[name=category]", "gambling")
         page.click("#filter-button")
         page.wait_for_selector("#counts")
-        assert "1 items" in page.inner_text("#counts")
+        assert "1 item" in page.inner_text("#counts") and "Gambling: 1" in page.inner_text("#counts")
         assert [r.get_attribute("data-id") for r in page.locator(".queue-row").all()] == ["1"]
         # review an item with the keyboard
         page.click("text=Open")
@@ -152,12 +152,13 @@ def test_review_flow_in_a_real_browser(server, tmp_path):
         _sign_in(page, server, "admin1")
         page.goto(f"{server}/console/audit")
         assert "Chuỗi nguyên vẹn" in page.inner_text("#chain-status")
-        assert page.locator("text=decision:second_confirm").count() == 1
+        assert page.locator('tr[data-action="decision:second_confirm"]').count() == 1
+        assert "Quyết định: duyệt lần hai" in page.inner_text("#audit")  # names, not ids
         page.screenshot(path=str(shots / "audit.png"))
         page.goto(f"{server}/console/admin")
         page.click("#export-button")
         page.wait_for_selector("#admin-message")
-        assert "exported 2 items" in page.inner_text("#admin-message")
+        assert "Đã xuất 2 mục" in page.inner_text("#admin-message")
         browser.close()
     exported = (tmp_path / "reviewed" / "reviewed.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(exported) == 2

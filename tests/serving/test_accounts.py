@@ -32,6 +32,7 @@ pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-key-0123456789"
 WRONG = "wrong username or password"
+WRONG_PAGE = "Sai tên đăng nhập hoặc mật khẩu"  # what the login page says (Vietnamese by default)
 LOCKED = "account locked"
 
 
@@ -151,7 +152,7 @@ def test_login_route_limits_failed_logins_per_address(console):
     app, client, db = console
     for i in range(MAX_ADDRESS_FAILURES):  # one address, many usernames (rev1 stays under its own lockout)
         r = login(client, "rev1" if i < 2 else f"guess{i}", "not the password")
-        assert r.status_code == 200 and WRONG in r.text, i
+        assert r.status_code == 200 and WRONG_PAGE in r.text, i
     r = login(client, "rev2")  # the right password, but this address has used up its failures
     assert r.status_code == 429 and "Quá nhiều lần đăng nhập sai từ địa chỉ này" in r.text  # Vietnamese by default
     assert 0 < int(r.headers["retry-after"]) <= ADDRESS_WINDOW_MINUTES * 60
@@ -181,10 +182,10 @@ def test_successful_logins_do_not_use_up_the_address_budget(console):
     app, _, _ = console
     client = TestClient(app, base_url="https://testserver", client=("198.51.100.4", 40000))
     for i in range(MAX_ADDRESS_FAILURES - 1):
-        assert WRONG in login(client, f"guess{i}", "not the password").text
+        assert WRONG_PAGE in login(client, f"guess{i}", "not the password").text
     for _ in range(3):  # a shared office address: colleagues signing in are not failures
         assert login(client, "rev2").status_code == 303
-    assert WRONG in login(client, "guess-last", "not the password").text  # the tenth failure is still allowed
+    assert WRONG_PAGE in login(client, "guess-last", "not the password").text  # the tenth failure is still allowed
     assert login(client, "rev2").status_code == 429  # the eleventh attempt is not
 
 
@@ -217,7 +218,7 @@ def test_disable_ends_live_sessions_and_blocks_login_until_enabled(console, shel
     assert code == 0 and "disabled rev1" in out
     assert not signed_in(client)  # the live session stopped working at once
     r = login(client, "rev1")
-    assert r.status_code == 200 and "account disabled" in r.text and not signed_in(client)
+    assert r.status_code == 200 and "Tài khoản đã bị vô hiệu hoá" in r.text and not signed_in(client)
     assert login(client, "rev1", "not the password").status_code == 200 and not signed_in(client)
     [entry] = _audit(db, "user:disable")
     assert entry["target"] == "user:rev1" and entry["actor"].startswith("cli:")
@@ -260,7 +261,7 @@ def test_reset_password_prints_a_new_one_clears_the_lockout_and_ends_sessions(co
     assert len(new_password) >= 12
     assert not signed_in(client)
     r = login(client, "rev1")  # the old password no longer works
-    assert r.status_code == 200 and WRONG in r.text
+    assert r.status_code == 200 and WRONG_PAGE in r.text
     r = login(client, "rev1", new_password)  # the new one does: the lockout was cleared
     assert r.status_code == 303 and signed_in(client)
     [entry] = _audit(db, "user:password-reset")

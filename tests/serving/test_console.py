@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -118,9 +120,9 @@ def test_login_csrf_and_lockout(console):
     r = client.post("/console/login", data={"username": "rev1", "password": PASSWORD, "csrf": "forged"})
     assert r.status_code == 403
     for _ in range(5):
-        assert "wrong username or password" in login(client, "rev1", "not the password").text
+        assert "Sai tên đăng nhập hoặc mật khẩu" in login(client, "rev1", "not the password").text  # in Vietnamese
     r = login(client, "rev1")  # locked now, even with the right password
-    assert r.status_code == 200 and "locked" in r.text
+    assert r.status_code == 200 and "Tài khoản bị khoá" in r.text
     r = login(client, "rev2")
     assert r.status_code == 303 and r.headers["location"] == "/console/"
     cookie = r.headers["set-cookie"].lower()
@@ -170,14 +172,15 @@ def test_decisions_four_eyes_and_reviewed_verdicts(console):
     assert '<mark class="ev ev-harassment"' in page and "ngu</mark>" in page
     _decide(client, 1, "confirm", note="ok")
     _decide(client, 2, "confirm")
-    assert "awaiting_second" in client.get("/console/items/2").text
+    assert 'data-status="awaiting_second"' in client.get("/console/items/2").text
     r = _decide(client, 2, "second_confirm")
     assert "another+reviewer" in r.headers["location"] or "another%20reviewer" in r.headers["location"]
     client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
     login(client, "rev2")  # another reviewer, but the second review is a supervisor's (the permission is checked)
     r = _decide(client, 2, "second_confirm")
     assert "supervisor" in unquote(r.headers["location"])
-    assert "awaiting_second" in client.get("/console/items/2").text
+    item_page = client.get("/console/items/2").text
+    assert 'data-status="awaiting_second"' in item_page and "Chờ người duyệt thứ hai" in item_page
     _decide(client, 3, "change", **{"sev_gambling": "3", "sev_sexual": "0"})
     client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
     login(client, "sup")
@@ -296,7 +299,9 @@ def test_reports_and_blocklists_for_supervisors(console):
     login(client, "sup")
     assert client.get("/console/reports").status_code == 200
     csv_text = client.get("/console/reports/export.csv").text
-    assert "section" in csv_text.splitlines()[0] and "child_sexual" in csv_text
+    header = csv_text.splitlines()[0]
+    assert header.startswith("\ufeff") and "Phần" in header and "Xâm hại tình dục trẻ em" in csv_text  # BOM, Vietnamese
+    assert "child_sexual" in csv_text  # the ids stay in the code columns for scripts
     pdf = client.get("/console/reports/export.pdf")
     assert pdf.content.startswith(b"%PDF")
     assert client.get("/console/reports/chart/by_band.png").content.startswith(b"\x89PNG")
@@ -375,7 +380,7 @@ def test_an_appeal_cannot_overrule_an_item_waiting_for_its_second_review(console
     client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
     login(client, "sup")
     r = _decide_appeal(client, appeal.json()["id"], "overturned", "P")
-    assert r.status_code == 422 and "second review" in r.text
+    assert r.status_code == 422 and "duyệt lần hai" in r.text  # an HTML page in the session's language
     with db.connect() as conn:
         item = conn.execute(select(flagged_items).where(flagged_items.c.id == 2)).mappings().one()
     assert item["status"] == "awaiting_second"
@@ -485,3 +490,26 @@ def test_a_slow_console_page_does_not_hold_up_partners(console, monkeypatch):
     waited = time.perf_counter() - start
     page.join()
     assert waited < 0.7, f"/healthz waited {waited:.2f} s behind a console page"
+
+
+def test_the_item_page_shows_the_decision_as_it_was_made(console):
+    """Issue: console, item 2: the item page recomputed the reasoning with today's policy and could
+    contradict the stored band (band T16 beside 'gambling 2 -> T18')."""
+    client, db = console
+    decided = _item("d:0", "T16", {"gambling": 2}, minutes_ago=5)
+    decided.decision = {
+        "band": "T16",
+        "actions": ["warn"],
+        "reasons": [{"category": "gambling", "severity": 2, "band": "T16", "forced": True}],
+        "policy_version": "2025.01-old",
+        "needs_review": False,
+    }
+    FlagStore(db, Path(tempfile.mkdtemp())).save([decided])
+    with db.connect() as conn:
+        new_id = conn.execute(select(flagged_items.c.id).where(flagged_items.c.item_key == "d:0")).scalar_one()
+    login(client, "rev1")
+    page = client.get(f"/console/items/{new_id}").text
+    reasons = page[page.index('id="reasons"') : page.index("</ul>", page.index('id="reasons"'))]
+    assert "T16" in reasons and "T18" not in reasons and "2025.01-old" in page
+    old = client.get("/console/items/3").text  # stored before decisions were kept: recomputed, and said so
+    assert 'id="recomputed"' in old

@@ -248,11 +248,12 @@ def test_report_period_bounds(seeded):
 def test_report_csv_is_tidy(seeded):
     data = report_data(seeded, date(2026, 11, 20), date(2026, 12, 31))
     data["by_partner"]['=HYPERLINK("http://x")'] = 1
-    text = report_csv(data)
-    rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == ["section", "key", "value"]
-    assert all(len(r) == 3 for r in rows)
-    table = {(s, k): v for s, k, v in rows[1:]}
+    text = report_csv(data, "en")  # numbers with a decimal point; "vi" writes 0,5
+    assert text.startswith("\ufeff")  # a UTF-8 byte order mark: Excel reads the file as UTF-8
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert rows[0] == ["Section", "Measure", "Value", "Section code", "Measure code"]
+    assert all(len(r) == 5 for r in rows)
+    table = {(s, k): v for _, _, v, s, k in rows[1:]}  # by the ids in the last two columns
     assert table["totals", "items"] == "6"
     assert table["totals", "false_positives"] == "1"
     assert table["by_band", "C"] == "2"
@@ -264,6 +265,14 @@ def test_report_csv_is_tidy(seeded):
     assert table["reviewer_agreement", "band_agreement"] == "0.5"
     assert table["category_agreement", "profanity"] == "0.0"
     assert table["by_partner", '\'=HYPERLINK("http://x")'] == "1"  # no formula reaches a spreadsheet
+    assert ["Items by partner", '\'=HYPERLINK("http://x")'] in [r[:2] for r in rows]  # nor through the labels
+    vi = {(r[3], r[4]): r for r in csv.reader(io.StringIO(report_csv(data, "vi").removeprefix("\ufeff")))}
+    assert vi["reviewer_agreement", "band_agreement"][:3] == [
+        "Mức đồng thuận của người duyệt",
+        "Tỷ lệ thống nhất nhóm tuổi",
+        "0,5",
+    ]
+    assert vi["by_category", "self_harm"][1] == "Tự gây thương tích, tự sát"
 
 
 def test_report_charts_are_png(seeded, engine):
