@@ -35,6 +35,7 @@ from serving.batcher import MicroBatcher, QueueFull, SharedCache, content_hash
 from serving.config import Settings
 from serving.conversations import make_windows
 from serving.db import make_engine, migrate
+from serving.hashes import HashLists, MatchLog, MatchRecord
 from serving.keys import (
     KeyStoreUnavailable,
     KeyVerifier,
@@ -62,7 +63,7 @@ from serving.review.web import LoginRequired, build_router
 from serving.store import FlaggedItem, FlagStore, domain_of, lookup_verdict, record_verdict, stored_url
 from serving.urls import UrlError
 from vicas.classifier import ContentItem, resolve_item
-from vicas.combine import ItemPrediction, combine_predictions, texts_for
+from vicas.combine import ImageReading, ItemPrediction, combine_predictions, texts_for
 from vicas.conversation import (
     Conversation,
     ConversationModel,
@@ -72,6 +73,15 @@ from vicas.conversation import (
 )
 from vicas.conversation import Message as ChatMessage
 from vicas.engine import TextEngine
+from vicas.hashes import (
+    UNCROP_FRACTIONS,
+    HashMatch,
+    ImageHashes,
+    apply_matches,
+    file_digests,
+    hash_image,
+    matched_reading,
+)
 from vicas.image_reader import ImageReader, NamedImage
 from vicas.images import ImageError, ImageLimits, PixelBudget, decode_base64, image_size, open_image
 from vicas.inference import Evidence
@@ -80,7 +90,7 @@ from vicas.ocr import OcrConfig, ocr_available
 from vicas.page import page_images
 from vicas.policy import Policy, load_policy, taxonomy_document
 from vicas.redact import redact
-from vicas.result import ClassificationResult, ConversationResult, build_result
+from vicas.result import ClassificationResult, ConversationResult, HashMatchResult, build_result
 from vicas.taxonomy import Band
 from vicas.visual import VisualEngine
 
@@ -348,6 +358,8 @@ def create_app(
     db = make_engine(settings.database_url)
     store = FlagStore(db, settings.spool_dir)
     keys = KeyVerifier(db, settings.key_cache_seconds)
+    hash_lists = HashLists(db)  # known-material hash lists, in memory, reloaded when they change
+    match_log = MatchLog(db, settings.spool_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -362,6 +374,7 @@ def create_app(
                 f"database migration failed ({e.__class__.__name__}: {e}); the service will not start on a "
                 "half-migrated schema. Fix the database or the migration (alembic history), then restart."
             ) from e
+        await asyncio.to_thread(_load_hash_lists, hash_lists)
         text_engine = engine or TextEngine(settings.model_dir, threads=settings.ort_threads)
         shared = SharedCache(settings.redis_url) if settings.redis_url else None
         batcher = MicroBatcher(
@@ -511,16 +524,21 @@ def create_app(
         if count > settings.max_images_per_item:
             raise ImageError(f"{count} images in one item; the limit is {settings.max_images_per_item}", status=413)
         raw = []
+        # the digests of each image's file, in the order resolve_item lists the images: uploads, base64, page
+        digests: list[tuple[str, str] | None] = [u.digests if isinstance(u, _Upload) else None for u in uploads]
         for i, up in enumerate(it.images):
             name = up.name or f"image {i}"
             data = decode_base64(up.data, name)
             w, h = image_size(data, limits, name)
             budget.take(w * h, name)
             raw.append((name, data))
+            digests.append(file_digests(data))
         for i, p in enumerate(embedded):
             name = p.label(i)
-            w, h = image_size(decode_base64(p.src, name), limits, name)
+            data = decode_base64(p.src, name)
+            w, h = image_size(data, limits, name)
             budget.take(w * h, name)
+            digests.append(file_digests(data))
         images = list(uploads)
         images += [NamedImage(name, open_image(data, limits, name)) for name, data in raw]
         text, images = resolve_item(
@@ -528,7 +546,21 @@ def create_app(
         )
         if text is not None and len(text) > settings.max_text_chars:
             raise ImageError(f"an item has {len(text)} characters; the limit is {settings.max_text_chars}", 413)
-        return _Resolved(it, text, images)
+        hashes, matches = match_images(images, digests)
+        return _Resolved(it, text, images, hashes=hashes, matches=matches)
+
+    def match_images(
+        images: list[NamedImage], digests: list[tuple[str, str] | None]
+    ) -> tuple[list[ImageHashes], list[HashMatch]]:
+        """Every image's hashes and its match in the hash lists, before any model reads it (nothing to do
+        while no list is loaded). A matched image is then never read: see `read_unmatched`."""
+        index = hash_lists.index  # one snapshot for the whole item: a reload swaps in a new index
+        if not images or not len(index):
+            return [], []
+        uncrop = UNCROP_FRACTIONS if settings.pdq_uncrop else ()
+        hashes = [hash_image(n.image, d, uncrop) for n, d in zip(images, digests, strict=True)]
+        found = [index.match(k, h, settings.pdq_max_distance, settings.pdq_min_quality) for k, h in enumerate(hashes)]
+        return hashes, [m for m in found if m is not None]
 
     async def classify_items(
         items: list[ClassifyRequest],
@@ -558,7 +590,7 @@ def create_app(
                     index=n,
                     error=Problem(**problems.problem_body(e.status, str(e), request_id=request_id)),
                 )
-        readings = [await asyncio.to_thread(reader.read, r.images) if r.images and reader else [] for _, r in resolved]
+        readings = [await asyncio.to_thread(read_unmatched, reader, r) for _, r in resolved]
         jobs = [texts_for(r.text, rd) for (_, r), rd in zip(resolved, readings, strict=True)]
         flat = [t for job in jobs for t in job]
         try:
@@ -569,8 +601,9 @@ def create_app(
         review_risk = batcher.engine.calibration.review_risk
         store_key = uuid.uuid4().hex  # item keys are ours: a partner may reuse its request ids
         flagged, pos = [], 0
+        matched: list[MatchRecord] = []
         for (i, r), rd, job in zip(resolved, readings, jobs, strict=True):
-            pred = combine_predictions(r.text, rd, preds[pos : pos + len(job)])
+            pred = apply_matches(combine_predictions(r.text, rd, preds[pos : pos + len(job)]), r.matches)
             pos += len(job)
             item_version = f"{version}+{reader.version}" if r.images and reader else version
             reading = None
@@ -579,12 +612,26 @@ def create_app(
                 item_version = f"{version}+{reading.model_version}"
             res = build_result(pred, policy, item_version, r.request.audience_age, review_risk)
             res.conversation = reading
+            res.hash_matches = [HashMatchResult(**vars(m)) for m in r.matches]
             answers[i] = ClassifyResponse(request_id=request_id, **res.model_dump())
             metrics.bands.labels(res.band.value).inc()
             metrics.images.inc(len(r.images))
             digest = r.content_hash()
             if res.band >= settings.flag_band or res.band is Band.C or res.needs_review:
                 flagged.append(_flagged_item(f"{store_key}:{i}", r, digest, partner, pred, res, settings.secret_key))
+            for m in r.matches:  # band C: always flagged. What is logged names the list, never the image
+                log.warning(
+                    "item %s:%d image %d is in hash list %s (version %s, %s distance %d): blocked and reported",
+                    store_key,
+                    i,
+                    m.image,
+                    m.list_name,
+                    m.list_version,
+                    m.hash_type,
+                    m.distance,
+                )
+                partner_name = partner.name if partner else None
+                matched.append(MatchRecord.of(f"{store_key}:{i}", m, r.hashes[m.image], partner_name))
             if r.request.url:
                 await asyncio.to_thread(
                     _safe_verdict,
@@ -600,6 +647,8 @@ def create_app(
         if flagged:
             outcome = await asyncio.to_thread(store.save, flagged)
             metrics.flagged.labels(outcome).inc(len(flagged))
+        if matched:  # beside its flagged item; spooled like it while the database is unreachable
+            await asyncio.to_thread(match_log.save, matched)
         if partner is not None:
             await asyncio.to_thread(_safe_usage, db, partner.id, len(resolved))
         return [a for a in answers if a is not None]
@@ -843,6 +892,8 @@ def create_app(
             degraded.append("redis unreachable: rate limits are kept per process")
         if getattr(request.app.state, "model_error", None):
             degraded.append(request.app.state.model_error)
+        if not hash_lists.loaded:
+            degraded.append("hash lists not loaded yet (database unreachable): images are not matched against them")
         body = {
             "status": "unavailable" if batcher is None else "degraded" if degraded else "ok",
             "degraded": degraded,
@@ -870,6 +921,8 @@ def create_app(
             ("spool flush", lambda: flush_once(store, metrics)),
             ("key re-check", lambda: asyncio.to_thread(keys.recheck)),
             ("model switch", lambda: follow_model(app)),
+            ("hash lists", lambda: asyncio.to_thread(hash_lists.refresh)),
+            ("hash match spool", lambda: asyncio.to_thread(match_log.flush_spool)),
         ]
 
     async def follow_model(app: FastAPI) -> None:
@@ -898,6 +951,8 @@ def create_app(
     problems.document(app)
     app.state.store = store
     app.state.keys = keys
+    app.state.hash_lists = hash_lists
+    app.state.match_log = match_log
     app.state.db = db
     app.state.settings = settings
     return app
@@ -912,10 +967,45 @@ class _Resolved:
     images: list[NamedImage]
     conversation: Conversation | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)  # each message's text in `text`
+    hashes: list[ImageHashes] = field(default_factory=list)  # per image, when hash lists are loaded
+    matches: list[HashMatch] = field(default_factory=list)  # images found in a hash list: never read
 
     def content_hash(self) -> str:
         parts = [self.text or ""] + [hashlib.sha256(n.image.tobytes()).hexdigest() for n in self.images]
         return content_hash("\x00".join(parts))
+
+
+@dataclass
+class _Upload(NamedImage):
+    """A multipart file, decoded, with the MD5 and SHA-256 of its bytes (the bytes are not kept)."""
+
+    digests: tuple[str, str] | None = None
+
+
+def _open_upload(data: bytes, limits: ImageLimits, name: str) -> _Upload:
+    return _Upload(name, open_image(data, limits, name), file_digests(data))
+
+
+def read_unmatched(reader: ImageReader | None, item: _Resolved) -> list[ImageReading]:
+    """The image models' readings of an item's images, in order. An image found in a hash list is not read
+    (no OCR, no visual model, no nudity detector): it stands as its size and a neutral name."""
+    if not item.images or reader is None:
+        return []
+    matched = {m.image for m in item.matches}
+    todo = [n for k, n in enumerate(item.images) if k not in matched]
+    read = iter(reader.read(todo) if todo else [])
+    return [
+        matched_reading(k, n.image.width, n.image.height) if k in matched else next(read)
+        for k, n in enumerate(item.images)
+    ]
+
+
+def _load_hash_lists(lists: HashLists) -> None:
+    """The first load at start; while the database is unreachable the maintenance loop retries it."""
+    try:
+        lists.refresh()
+    except Exception as e:
+        log.error("hash lists not loaded (%s): images are not matched until they are", e.__class__.__name__)
 
 
 def _thread_item(
@@ -996,6 +1086,13 @@ def _flagged_item(
         private=seal(doc, secret) if red.replaced else None,
         needs_review=res.needs_review,
         under_rating_risk=res.under_rating_risk,
+        decision={
+            "band": res.band.value,
+            "actions": list(res.actions),
+            "reasons": [r.model_dump(mode="json") for r in res.reasons],
+            "policy_version": res.policy_version,
+            "needs_review": res.needs_review,
+        },
     )
 
 
@@ -1072,10 +1169,10 @@ async def _read_classify_request(
             raise RequestValidationError(e.errors()) from e
         if not files and body.text is None and body.html is None:
             raise HTTPException(422, "give 'text', 'html' or image files")
-        uploads = []
+        uploads: list[NamedImage] = []
         for name, data in files:
             try:
-                uploads.append(NamedImage(name, await asyncio.to_thread(open_image, data, limits, name)))
+                uploads.append(await asyncio.to_thread(_open_upload, data, limits, name))
             except ImageError as e:
                 raise HTTPException(e.status, str(e)) from e
         return body, uploads

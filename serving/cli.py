@@ -148,6 +148,36 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--days", type=int, default=None)
     p.set_defaults(func=_purge)
 
+    hashes = sub.add_parser(
+        "hashes",
+        help="hash lists of known child sexual abuse material (IWF, NCMEC, an HMA bank): import, list, remove; "
+        "every API worker reloads them within seconds",
+    )
+    hsub = hashes.add_subparsers(dest="hashes_command", required=True, metavar="ACTION")
+    hi = hsub.add_parser(
+        "import",
+        help="import a list file, replacing the list of the same name; a malformed line imports nothing",
+        description="CSV with a header naming at least `hash` and `type` (pdq: 64 hex digits, md5: 32, sha256: 64; "
+        "other columns are ignored), or one hash a line with --type. Any malformed line is reported with its line "
+        "number and nothing is imported.",
+    )
+    hi.add_argument("--file", type=Path, required=True, help="the list as the authority sent it")
+    hi.add_argument("--name", required=True, help="the list's name, e.g. iwf-hashlist (an import replaces it)")
+    hi.add_argument("--version", required=True, help="the list's version or date as the authority gives it")
+    hi.add_argument("--source", required=True, help="who provided it, e.g. 'IWF' or 'NCMEC via HMA'")
+    hi.add_argument(
+        "--type", choices=["pdq", "md5", "sha256"], default=None, help="the type of every hash without its own"
+    )
+    hi.set_defaults(func=_hashes_import)
+    hl = hsub.add_parser("list", help="the lists: name, version, source, import time, counts (never a hash)")
+    hl.set_defaults(func=_hashes_list)
+    hr = hsub.add_parser("remove", help="remove a list and its hashes")
+    hr.add_argument("--name", required=True)
+    hr.set_defaults(func=_hashes_remove)
+    hm = hsub.add_parser("matches", help="matches per day, partner and list (counts only)")
+    hm.add_argument("--days", type=int, default=31, help="how many days back (default 31)")
+    hm.set_defaults(func=_hashes_matches)
+
 
 def _db() -> tuple[Settings, Engine]:
     from serving.config import Settings
@@ -277,6 +307,62 @@ def _keys_usage(args: argparse.Namespace) -> int:
     total_req = sum(int(str(r["requests"])) for r in rows)
     total_items = sum(int(str(r["items"])) for r in rows)
     print(f"{'total':<12}{total_req:>10}{total_items:>10}")
+    return 0
+
+
+def _hashes_import(args: argparse.Namespace) -> int:
+    from serving.hashes import import_list
+    from vicas.hashes import HashListError, parse_hash_list
+
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"cannot read {args.file}: {e}", file=sys.stderr)
+        return 2
+    try:
+        entries = parse_hash_list(text, args.type)
+    except HashListError as e:
+        print(f"{args.file}: {e}", file=sys.stderr)
+        return 2
+    _, db = _db()
+    try:
+        done = import_list(db, entries, args.name, args.version, args.source)
+    except ValueError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    replaced = f", replacing version {done.replaced}" if done.replaced is not None else ""
+    print(f"imported {done.count} hashes as {done.name} version {done.version}{replaced}")
+    return 0
+
+
+def _hashes_list(args: argparse.Namespace) -> int:
+    from serving.hashes import list_lists
+
+    _, db = _db()
+    for row in list_lists(db):
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def _hashes_remove(args: argparse.Namespace) -> int:
+    from serving.hashes import remove_list
+
+    _, db = _db()
+    if not remove_list(db, args.name):
+        print(f"no hash list named {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"removed {args.name}")
+    return 0
+
+
+def _hashes_matches(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from serving.hashes import match_counts
+
+    _, db = _db()
+    for row in match_counts(db, datetime.now(UTC) - timedelta(days=args.days)):
+        print(json.dumps(row, ensure_ascii=False))
     return 0
 
 

@@ -78,6 +78,25 @@ class Settings(BaseSettings):
         "--proxy-headers so the scheme is known), so a local console over http://127.0.0.1 works",
     )
     reviewed_export_dir: Path = Field(Path("data/reviewed"), description="where `vicas review export` writes")
+    pdq_max_distance: int = Field(
+        31,
+        ge=0,
+        le=64,
+        description="an image matches a PDQ hash of a hash list (`vicas hashes import`) when at most this many of "
+        "the 256 bits differ (31: Meta's recommended threshold)",
+    )
+    pdq_min_quality: int = Field(
+        50,
+        ge=0,
+        le=100,
+        description="images whose PDQ quality is below this (flat, featureless pictures, whose hashes collide) "
+        "are matched by MD5/SHA-256 only",
+    )
+    pdq_uncrop: bool = Field(
+        True,
+        description="also match each image's PDQ with its borders restored as if 1.5-10% had been cropped off "
+        "(5 more PDQ hashes an image, a few milliseconds each; catches most small crops)",
+    )
 
     @field_validator("database_url")
     @classmethod

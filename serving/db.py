@@ -10,8 +10,11 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    ForeignKey,
+    Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -19,7 +22,11 @@ from sqlalchemy import (
     create_engine,
     event,
     false,
+    text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
+
+from serving.queue_keys import keys_for
 
 metadata = MetaData()
 
@@ -45,6 +52,22 @@ usage = Table(
     Column("items", Integer, nullable=False),
 )
 
+# the statuses of the open queue, written out as literals: a partial index is used only for this exact condition
+QUEUE_OPEN_SQL = "status IN ('open', 'awaiting_second')"
+QUEUE_INDEX = ("queue_rank", "confidence", "created_at", "id", "band", "partner", "needs_review")
+QUEUE_COUNTS_INDEX = ("status", "band", "category_flags", "partner", "needs_review", "confidence", "created_at", "id")
+
+
+def _queue_key(name: str) -> object:
+    """A column default for an insert that leaves a queue key out: computed from the row's band and categories."""
+
+    def default(context: DefaultExecutionContext) -> object:
+        row = context.get_current_parameters()  # type: ignore[no-untyped-call]
+        return keys_for(str(row.get("band") or ""), row.get("categories"))[name]
+
+    return default
+
+
 flagged_items = Table(
     "flagged_items",
     metadata,
@@ -58,6 +81,7 @@ flagged_items = Table(
     Column("categories", Text, nullable=False),  # JSON: category -> {score, severity}
     Column("evidence", Text, nullable=False),  # JSON: spans, personal data redacted
     Column("text", Text, nullable=False),  # redacted content
+    Column("decision", Text, nullable=True),  # JSON: the policy's band, actions and reasons as decided
     Column("model_version", String(100), nullable=False),
     Column("policy_version", String(100), nullable=False),
     Column("status", String(20), nullable=False, default="open"),  # open | awaiting_second | reviewed
@@ -69,7 +93,23 @@ flagged_items = Table(
     # the band decision's review outcome (vicas.band): uncertain bands served stricter and queued here
     Column("needs_review", Boolean, nullable=False, default=False, server_default=false(), index=True),
     Column("under_rating_risk", Float, nullable=True),
+    # the review queue's keys (serving.queue_keys, migration 0008), computed from band and categories when
+    # the row is stored: the queue sorts, filters, counts and pages on them in SQL
+    Column("queue_rank", SmallInteger, nullable=False, default=_queue_key("queue_rank"), server_default="3"),
+    Column("confidence", Float, nullable=False, default=_queue_key("confidence"), server_default="0"),
+    Column("category_flags", String(400), nullable=False, default=_queue_key("category_flags"), server_default=""),
     UniqueConstraint("item_key", name="uq_flagged_items_item_key"),
+    # the queue's order (the first four columns; the others let filters skip rows without reading them): the
+    # partial index serves the open queue (status pending), the other one the rest
+    Index(
+        "ix_flagged_items_queue_open",
+        *QUEUE_INDEX,
+        postgresql_where=text(QUEUE_OPEN_SQL),
+        sqlite_where=text(QUEUE_OPEN_SQL),
+    ),
+    Index("ix_flagged_items_queue", *QUEUE_INDEX),
+    # the queue's counts per band and category under any filter, read from the index alone
+    Index("ix_flagged_items_queue_counts", *QUEUE_COUNTS_INDEX),
 )
 
 verdicts = Table(
@@ -175,6 +215,54 @@ serving_state = Table(
     Column("value", Text, nullable=False),
     Column("updated_by", String(100), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- hash lists of known abuse material (serving.hashes, migration 0009) -----
+# Lists as an authority (IWF, NCMEC, an HMA bank) sends them: `vicas hashes import` replaces a list of the
+# same name in one transaction; every worker holds the entries in memory and reloads when this table changes
+hash_lists = Table(
+    "hash_lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False),
+    UniqueConstraint("name", name="uq_hash_lists_name"),
+)
+
+hash_entries = Table(
+    "hash_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("list_id", Integer, ForeignKey("hash_lists.id"), nullable=False, index=True),
+    Column("type", String(10), nullable=False),  # pdq | md5 | sha256
+    Column("value", String(64), nullable=False),  # lowercase hex
+    Index("ix_hash_entries_type_value", "type", "value"),  # exact lookups
+)
+
+# One row per matched image, written with its flagged item: the image's own hashes (never the image, never
+# what was read in it), which list matched and how closely, for counts per partner and period
+hash_matches = Table(
+    "hash_matches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_key", String(100), nullable=False),  # the flagged item's
+    Column("image", SmallInteger, nullable=False),  # the image's index in the item
+    Column("list_name", String(100), nullable=False),
+    Column("list_version", String(100), nullable=False),
+    Column("hash_type", String(10), nullable=False),  # what matched: pdq | md5 | sha256
+    Column("distance", SmallInteger, nullable=False),  # PDQ Hamming distance; 0 for an exact match
+    Column("md5", String(32), nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("pdq", String(64), nullable=True),
+    Column("pdq_quality", SmallInteger, nullable=True),
+    Column("partner", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("item_key", "image", name="uq_hash_matches_item_image"),  # a spooled write lands once
+    Index("ix_hash_matches_created_at", "created_at"),
+    Index("ix_hash_matches_partner_created_at", "partner", "created_at"),
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from serving.db import appeals, flagged_items, login_throttle, reviews, verdicts
+from serving.queue_keys import keys_for
 from serving.spool import Spool
 from serving.urls import UrlError, host_of, is_public_suffix, normalize_host, normalize_url
 from vicas.taxonomy import BAND_ORDER, Band
@@ -38,13 +39,16 @@ class FlaggedItem:
     private: str | None = None  # the original text, encrypted (serving.review.service.seal)
     needs_review: bool = False  # the band decision's review outcome (vicas.band)
     under_rating_risk: float | None = None
+    decision: dict[str, Any] | None = None  # band, actions, reasons, policy version: as decided, shown as such
 
     def row(self) -> dict[str, Any]:
         d = asdict(self)
+        d["decision"] = json.dumps(self.decision, ensure_ascii=False) if self.decision is not None else None
         d["categories"] = json.dumps(self.categories, ensure_ascii=False)
         d["evidence"] = json.dumps(self.evidence, ensure_ascii=False)
         d["created_at"] = datetime.fromisoformat(self.created_at)
         d["status"] = "open"
+        d.update(keys_for(self.band, self.categories))  # the review queue's sort and filter keys
         return d
 
 

@@ -25,7 +25,8 @@ class EvidenceSpan(BaseModel):
     source: str = Field(
         "text",
         description="'text' (the submitted text or the page's visible text), 'image:N:ocr' (words read in "
-        "image N), 'image:N:visual' (the visual classifier), 'image:N:nudity' (the optional nudity detector)",
+        "image N), 'image:N:visual' (the visual classifier), 'image:N:nudity' (the optional nudity detector), "
+        "'image:N:hash' (image N is in a hash list of known abuse material: `text` names the list)",
     )
     start: int | None = Field(
         None,
@@ -48,7 +49,9 @@ class ImageResult(BaseModel):
     height: int
     band: Band
     severities: dict[str, int] = Field(description="categories this image shows (severity >= 1)")
-    sources: dict[str, list[str]] = Field(description="category -> which readers found it: ocr, visual, nudity")
+    sources: dict[str, list[str]] = Field(
+        description="category -> which readers found it: ocr, visual, nudity, or hash (a hash-list match)"
+    )
     ocr_text: str = Field(description="text read in the image (personal data masked)")
     ocr_confidence: float
     ocr_error: str | None = None
@@ -74,6 +77,17 @@ class ConversationResult(BaseModel):
     model_version: str
 
 
+class HashMatchResult(BaseModel):
+    """An image found in a hash list of known child sexual abuse material (`vicas hashes import`). Nothing
+    else about it was computed, stored or shown: it was not read (no OCR, no visual model)."""
+
+    image: int = Field(description="the image's index in the item")
+    list_name: str
+    list_version: str
+    hash_type: str = Field(description="what matched: pdq (perceptual), md5 or sha256 (the exact file)")
+    distance: int = Field(description="PDQ Hamming distance (of 256 bits); 0 for an exact match")
+
+
 class ClassificationResult(BaseModel):
     band: Band
     categories: dict[str, CategoryResult]
@@ -97,6 +111,11 @@ class ClassificationResult(BaseModel):
         None, description="band -> the model's probability that the item's true band is at least that band"
     )
     conversation: ConversationResult | None = Field(None, description="for conversations: the grooming reading")
+    hash_matches: list[HashMatchResult] = Field(
+        default_factory=list,
+        description="images found in a hash list of known abuse material: child_sexual 3, band C, block and "
+        "report; the list's hash itself is not given",
+    )
 
 
 def item_band_at_least(item: ItemPrediction, policy: Policy) -> np.ndarray | None:
