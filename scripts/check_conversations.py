@@ -11,14 +11,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-STAGES = (
-    "trust_age_probing",
-    "isolation_secrecy",
-    "private_channel",
-    "sexual_request",
-    "meeting_request",
-    "threat_sextortion",
-)
+from vicas.conversation import STAGES
+
 REGISTERS = {"game_chat", "social", "messaging", "class_group"}
 ROLES = {"child", "teen", "adult", "adult_stranger", "parent", "teacher", "relative", "coach", "peer"}
 NEGATIVE_TYPES = {

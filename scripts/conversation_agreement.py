@@ -22,15 +22,9 @@ from pathlib import Path
 
 from sklearn.metrics import cohen_kappa_score
 
+from vicas.conversation import STAGES
+
 FOLDER = Path("data/own/conversations")
-STAGES = (
-    "trust_age_probing",
-    "isolation_secrecy",
-    "private_channel",
-    "sexual_request",
-    "meeting_request",
-    "threat_sextortion",
-)
 HIDDEN = ("kind", "stages", "first_flag", "labels", "notes")
 
 

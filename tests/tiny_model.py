@@ -237,15 +237,9 @@ CLASSROOM_SCRIPT = [
 
 def conversation_row(cid: str, grooming: bool, rng: random.Random) -> dict:
     script = GROOMING_SCRIPT if grooming else CLASSROOM_SCRIPT
-    stage_names = (
-        "trust_age_probing",
-        "isolation_secrecy",
-        "private_channel",
-        "sexual_request",
-        "meeting_request",
-        "threat_sextortion",
-    )
-    messages, stages = [], {s: [] for s in stage_names}
+    from vicas.conversation import STAGES
+
+    messages, stages = [], {s: [] for s in STAGES}
     for i, (sender, text, stage) in enumerate(script):
         messages.append({"sender": sender, "text": text + rng.choice(["", " :)", " nha", " ạ", "!!"]), "minutes": i})
         if stage:

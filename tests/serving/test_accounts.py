@@ -5,7 +5,6 @@ resets passwords, ending the account's live sessions; each action is in the audi
 from __future__ import annotations
 
 import json
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -26,10 +25,10 @@ from serving.review.accounts import (
     authenticate,
     create_user,
 )
+from tests.serving.helpers import PASSWORD, login
 from vicas import cli
 
 pytestmark = pytest.mark.slow
-PASSWORD = "correct horse battery"
 SECRET = "test-secret-key-0123456789"
 WRONG = "wrong username or password"
 WRONG_PAGE = "Sai tên đăng nhập hoặc mật khẩu"  # what the login page says (Vietnamese by default)
@@ -76,20 +75,6 @@ def shell(database_url, monkeypatch, capsys):
         return code, out.out, out.err
 
     return run
-
-
-def _csrf(client: TestClient, path: str) -> str:
-    page = client.get(path)
-    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert match, page.text[:500]
-    return match.group(1)
-
-
-def login(client: TestClient, user: str, password: str = PASSWORD):
-    token = _csrf(client, "/console/login")
-    return client.post(
-        "/console/login", data={"username": user, "password": password, "csrf": token}, follow_redirects=False
-    )
 
 
 def signed_in(client: TestClient) -> bool:

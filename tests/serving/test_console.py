@@ -22,11 +22,11 @@ from serving.review import audit
 from serving.review.accounts import create_user
 from serving.review.service import seal
 from serving.store import FlaggedItem, FlagStore
+from tests.serving.helpers import PASSWORD, csrf_token, login
 from training.adapters import read_reviewed
 from vicas import cli
 
 pytestmark = pytest.mark.slow
-PASSWORD = "correct horse battery"
 SECRET = "test-secret-key-0123456789"
 
 
@@ -96,20 +96,6 @@ def console(tiny_pipeline, database_url, tmp_path):
     db.dispose()
 
 
-def _csrf(client: TestClient, path: str) -> str:
-    page = client.get(path)
-    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert match, page.text[:500]
-    return match.group(1)
-
-
-def login(client: TestClient, user: str, password: str = PASSWORD):
-    token = _csrf(client, "/console/login")
-    return client.post(
-        "/console/login", data={"username": user, "password": password, "csrf": token}, follow_redirects=False
-    )
-
-
 def ids_in_queue(page: str) -> list[int]:
     return [int(x) for x in re.findall(r'class="queue-row" data-id="(\d+)"', page)]
 
@@ -159,7 +145,7 @@ def test_queue_order_filters_and_counts(console):
 
 
 def _decide(client, item_id, decision, **extra):
-    token = _csrf(client, f"/console/items/{item_id}")
+    token = csrf_token(client, f"/console/items/{item_id}")
     return client.post(
         f"/console/items/{item_id}/decide", data={"decision": decision, "csrf": token, **extra}, follow_redirects=False
     )
@@ -175,14 +161,14 @@ def test_decisions_four_eyes_and_reviewed_verdicts(console):
     assert 'data-status="awaiting_second"' in client.get("/console/items/2").text
     r = _decide(client, 2, "second_confirm")
     assert "another+reviewer" in r.headers["location"] or "another%20reviewer" in r.headers["location"]
-    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/")})
     login(client, "rev2")  # another reviewer, but the second review is a supervisor's (the permission is checked)
     r = _decide(client, 2, "second_confirm")
     assert "supervisor" in unquote(r.headers["location"])
     item_page = client.get("/console/items/2").text
     assert 'data-status="awaiting_second"' in item_page and "Chờ người duyệt thứ hai" in item_page
     _decide(client, 3, "change", **{"sev_gambling": "3", "sev_sexual": "0"})
-    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/")})
     login(client, "sup")
     _decide(client, 2, "second_confirm")
     with db.connect() as conn:
@@ -201,12 +187,12 @@ def test_reveal_needs_the_role_and_is_logged(console):
     client, db = console
     login(client, "rev1")
     assert "reveal-button" not in client.get("/console/items/3").text
-    assert client.post("/console/items/3/reveal", data={"csrf": _csrf(client, "/console/")}).status_code == 403
-    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    assert client.post("/console/items/3/reveal", data={"csrf": csrf_token(client, "/console/")}).status_code == 403
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/")})
     login(client, "sup")
     page = client.get("/console/items/3").text
     assert "ngõ 12 Lê Lợi" not in page and "reveal-button" in page
-    r = client.post("/console/items/3/reveal", data={"csrf": _csrf(client, "/console/items/3")})
+    r = client.post("/console/items/3/reveal", data={"csrf": csrf_token(client, "/console/items/3")})
     assert "ngõ 12 Lê Lợi" in r.text
     assert [e for e in audit.entries(db) if e["action"] == "reveal" and e["actor"] == "sup"]
 
@@ -223,7 +209,7 @@ def test_appeal_from_partner_to_console_and_back(console):
     assert client.post("/v1/appeals", json={"item_id": 999, "reason": "x"}, headers=partner).status_code == 422
     login(client, "sup")
     assert "đây là tin tức" in client.get("/console/appeals").text
-    token = _csrf(client, "/console/appeals")
+    token = csrf_token(client, "/console/appeals")
     client.post(
         f"/console/appeals/{appeal_id}",
         data={"outcome": "overturned", "band": "T13", "note": "news report", "csrf": token},
@@ -257,9 +243,9 @@ def test_reviewed_items_feed_the_ingest_stage(console, tmp_path):
     client, _db = console
     login(client, "rev1")
     _decide(client, 1, "change", **{"sev_harassment": "1"})
-    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/")})
     login(client, "adm")
-    r = client.post("/console/export", data={"csrf": _csrf(client, "/console/admin")}, follow_redirects=False)
+    r = client.post("/console/export", data={"csrf": csrf_token(client, "/console/admin")}, follow_redirects=False)
     assert "exported 1 items" in unquote(r.headers["location"])
     rows = list(read_reviewed(tmp_path / "reviewed"))
     assert len(rows) == 1 and rows[0].labels["harassment"] == (1, 1) and rows[0].split == "train"
@@ -270,7 +256,7 @@ def test_reviewed_items_feed_the_ingest_stage(console, tmp_path):
 def test_admin_creates_accounts_from_the_console(console):
     client, db = console
     login(client, "adm")
-    token = _csrf(client, "/console/admin")
+    token = csrf_token(client, "/console/admin")
     r = client.post(
         "/console/admin/users",
         data={"username": "rev3", "password": "short", "role": "reviewer", "csrf": token},
@@ -289,13 +275,13 @@ def test_reports_and_blocklists_for_supervisors(console):
     client, _db = console
     login(client, "rev1")
     _decide(client, 1, "false_positive")
-    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/")})
     login(client, "rev2")
     _decide(client, 2, "confirm")
-    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/")})
     login(client, "sup")  # the second review of a C decision is a supervisor's
     _decide(client, 2, "second_confirm")
-    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/")})
     login(client, "sup")
     assert client.get("/console/reports").status_code == 200
     csv_text = client.get("/console/reports/export.csv").text
@@ -340,7 +326,7 @@ def test_confidence_filter_accepts_a_decimal_comma(console):
 
 
 def _decide_appeal(client, appeal_id, outcome, band):
-    token = _csrf(client, "/console/appeals")
+    token = csrf_token(client, "/console/appeals")
     return client.post(
         f"/console/appeals/{appeal_id}",
         data={"outcome": outcome, "band": band, "note": "n", "csrf": token},
@@ -361,7 +347,7 @@ def test_an_appeal_that_ends_at_c_waits_for_a_second_reviewer(console):
     assert item["status"] == "awaiting_second" and item["final_band"] is None  # not final on one person's word
     r = _decide(client, 1, "second_confirm")  # the same supervisor cannot be the second pair of eyes
     assert "another" in unquote(r.headers["location"])
-    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/")})
     login(client, "adm")
     _decide(client, 1, "second_confirm")
     with db.connect() as conn:
@@ -377,7 +363,7 @@ def test_an_appeal_cannot_overrule_an_item_waiting_for_its_second_review(console
     appeal = client.post(
         "/v1/appeals", json={"item_id": 2, "reason": "không phải"}, headers={"Authorization": f"Bearer {key}"}
     )
-    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/")})
     login(client, "sup")
     r = _decide_appeal(client, appeal.json()["id"], "overturned", "P")
     assert r.status_code == 422 and "duyệt lần hai" in r.text  # an HTML page in the session's language
@@ -419,7 +405,7 @@ def test_a_session_cookie_stops_working_after_logout(console):
     login(client, "rev1")
     stolen = dict(client.cookies)
     assert client.get("/console/", follow_redirects=False).status_code == 200
-    client.post("/console/logout", data={"csrf": _csrf(client, "/console/")})
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/")})
     client.cookies.clear()
     for name, value in stolen.items():
         client.cookies.set(name, value)

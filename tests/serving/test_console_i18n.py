@@ -28,10 +28,10 @@ from serving.review.accounts import create_user
 from serving.review.reports import pdf_strings, report_csv, report_data
 from serving.review.service import seal
 from serving.store import FlaggedItem, FlagStore
+from tests.serving.helpers import PASSWORD, csrf_token
 from vicas.taxonomy import BAND_ORDER, CATEGORIES
 
 pytestmark = pytest.mark.slow
-PASSWORD = "correct horse battery"
 SECRET = "test-secret-key-0123456789"
 KNOWN_UTC = datetime(2026, 11, 30, 17, 5, tzinfo=UTC)  # 01/12/2026 00:05 in Hà Nội (UTC+7)
 KNOWN_LOCAL = "01/12/2026 00:05"
@@ -103,24 +103,18 @@ def console(tiny_pipeline, database_url, tmp_path):
     db.dispose()
 
 
-def _csrf(client: TestClient, path: str = "/console/login") -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
-    assert match
-    return match.group(1)
-
-
 def _login(client: TestClient, user: str) -> None:
-    client.post("/console/logout", data={"csrf": _csrf(client, "/console/login")})
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/login")})
     r = client.post(
         "/console/login",
-        data={"username": user, "password": PASSWORD, "csrf": _csrf(client)},
+        data={"username": user, "password": PASSWORD, "csrf": csrf_token(client)},
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text[:300]
 
 
 def _decide(client: TestClient, item_id: int, decision: str, **extra: str) -> str:
-    token = _csrf(client, f"/console/items/{item_id}")
+    token = csrf_token(client, f"/console/items/{item_id}")
     r = client.post(
         f"/console/items/{item_id}/decide",
         data={"decision": decision, "csrf": token, **extra},
@@ -151,23 +145,25 @@ def _history(client: TestClient, db) -> dict[str, str]:
         client.post("/v1/appeals", json={"item_id": i, "reason": "đây là tin tức"}, headers=partner).json()["id"]
         for i in (3, 1, 5)
     ]
-    token = _csrf(client, "/console/appeals")
+    token = csrf_token(client, "/console/appeals")
     client.post(f"/console/appeals/{appeals[1]}", data={"outcome": "upheld", "note": "giữ", "csrf": token})
     client.post(f"/console/appeals/{appeals[2]}", data={"outcome": "overturned", "band": "T13", "csrf": token})
     _login(client, "adm")
-    client.post("/console/items/3/reveal", data={"csrf": _csrf(client, "/console/items/3")})
+    client.post("/console/items/3/reveal", data={"csrf": csrf_token(client, "/console/items/3")})
+    token = csrf_token(client, "/console/admin")
     created = client.post(
         "/console/admin/users",
-        data={"username": "rev9", "password": PASSWORD, "role": "reviewer", "csrf": _csrf(client, "/console/admin")},
+        data={"username": "rev9", "password": PASSWORD, "role": "reviewer", "csrf": token},
         follow_redirects=False,
     ).headers["location"]
+    token = csrf_token(client, "/console/admin")
     refused = client.post(
         "/console/admin/users",
-        data={"username": "rev8", "password": "short", "role": "reviewer", "csrf": _csrf(client, "/console/admin")},
+        data={"username": "rev8", "password": "short", "role": "reviewer", "csrf": token},
         follow_redirects=False,
     ).headers["location"]
     exported = client.post(
-        "/console/export", data={"csrf": _csrf(client, "/console/admin")}, follow_redirects=False
+        "/console/export", data={"csrf": csrf_token(client, "/console/admin")}, follow_redirects=False
     ).headers["location"]
     return {"error": _path(error), "created": _path(created), "refused": _path(refused), "exported": _path(exported)}
 
@@ -242,7 +238,7 @@ def test_no_english_string_reaches_a_vietnamese_reviewer(console, monkeypatch):
         r = client.get(path)
         assert r.status_code == 403 and "Vai trò của bạn không được vào trang này" in r.text
         seen[f"403 {path}"] = r.text
-    r = client.post("/console/items/1/decide", data={"csrf": _csrf(client, "/console/")})  # no decision field
+    r = client.post("/console/items/1/decide", data={"csrf": csrf_token(client, "/console/")})  # no decision field
     assert r.status_code == 422 and "Thiếu mục “Quyết định”" in r.text
     seen["422 form"] = r.text
     r = client.post("/console/items/1/decide", data={"decision": "confirm", "csrf": "forged"})

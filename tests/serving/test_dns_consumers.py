@@ -53,7 +53,7 @@ def _program(name: str) -> str:
     pytest.skip(f"{reason}: set VICAS_REQUIRE_DNS=1 to make this a failure")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """A port free for both UDP and TCP on 127.0.0.1 (DNS servers listen on both)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
@@ -206,7 +206,7 @@ def test_unbound_answers_nxdomain_from_the_rpz_zone(exported, tmp_path):
     _program("dig")
     conf_dir = tmp_path / "unbound"
     conf_dir.mkdir()
-    port = _free_port()
+    port = free_port()
     conf = conf_dir / "unbound.conf"
     conf.write_text(_unbound_conf(conf_dir, port, exported), encoding="utf-8")
     log = conf_dir / "unbound.log"
@@ -229,7 +229,7 @@ def test_unbound_answers_nxdomain_from_the_rpz_zone(exported, tmp_path):
 def test_dnsmasq_answers_the_hosts_file_for_ipv4_and_ipv6(exported, tmp_path):
     dnsmasq = _program("dnsmasq")
     _program("dig")
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "dnsmasq.log"
     argv = [
         dnsmasq,

@@ -13,7 +13,6 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,7 @@ from serving.api import create_app
 from serving.config import Settings
 from serving.db import flagged_items, make_engine
 from serving.keys import create_key, revoke_key
+from tests.serving.helpers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -40,12 +40,6 @@ def _pg_bin() -> Path | None:
     return Path(ctl).parent if ctl else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class LocalPostgres:
     def __init__(self) -> None:
         bindir = _pg_bin()
@@ -55,7 +49,7 @@ class LocalPostgres:
         # a folder of its own under /tmp: pytest's folders are private to root, the server user must enter
         self.root = Path(tempfile.mkdtemp(prefix="vicas-pg-"))
         self.data = self.root / "pgdata"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:  # initdb refuses to run as root
             if shutil.which("runuser") is None:

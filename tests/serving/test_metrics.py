@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -19,6 +17,7 @@ from serving.api import create_app
 from serving.config import Settings
 from serving.db import make_engine, migrate
 from serving.keys import create_key
+from tests.serving.helpers import free_port, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -55,15 +54,9 @@ def test_metrics_names_labels_and_promtool(tiny_pipeline, tmp_path):
     assert lint.returncode == 0 and not lint.stdout.strip() and not lint.stderr.strip(), lint.stdout + lint.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_one_scrape_counts_every_worker(tiny_pipeline, tmp_path):
     """Issue: partner API, item 13: with several workers a scrape saw only the worker that answered it."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "VICAS_MODEL_DIR": str(tiny_pipeline["model"]),
@@ -83,13 +76,7 @@ def test_one_scrape_counts_every_worker(tiny_pipeline, tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+        wait_ready(base)
         n = 24
         for i in range(n):  # a new connection each time: the kernel spreads them over both workers
             with httpx.Client(timeout=30) as c:

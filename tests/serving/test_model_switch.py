@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from serving.config import Settings
 from serving.db import make_engine, migrate
 from serving.keys import ApiKeyError, create_key
 from serving.model_switch import requested
+from tests.serving.helpers import free_port, wait_ready
 from vicas import cli
 from vicas.manifest import ManifestError, load_manifest
 
@@ -100,12 +100,6 @@ def test_activate_refuses_folders_outside_the_root_and_bad_artefacts(tiny_pipeli
     db.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_every_worker_follows_an_activated_model(tiny_pipeline, tmp_path, monkeypatch):
     root = tmp_path / "models"
     first = _copy_model(tiny_pipeline["model"], root / "v1", version="v1")
@@ -121,7 +115,7 @@ def test_every_worker_follows_an_activated_model(tiny_pipeline, tmp_path, monkey
         "VICAS_SECRET_KEY": "switch-test-secret-0123456789",
         "VICAS_OCR": "false",
     }
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
@@ -139,13 +133,7 @@ def test_every_worker_follows_an_activated_model(tiny_pipeline, tmp_path, monkey
         return seen
 
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+        wait_ready(base)
         assert {v.split("@")[1] for v in versions(6)} == {"v1"}
         monkeypatch.setenv("VICAS_DATABASE_URL", url)
         monkeypatch.setenv("VICAS_MODELS_ROOT", str(root))

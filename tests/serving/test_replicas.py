@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import httpx
@@ -14,15 +12,10 @@ import pytest
 
 from serving.db import make_engine, migrate
 from serving.keys import create_key
+from tests.serving.helpers import free_port, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 REDIS_URL = os.environ.get("VICAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _redis_ok() -> bool:
@@ -53,7 +46,7 @@ def test_rate_limit_holds_across_two_replicas(tiny_pipeline, database_url, tmp_p
         "VICAS_SPOOL_DIR": str(tmp_path / "spool"),
         "VICAS_FLAG_BAND": "P",
     }
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "vicas.cli", "serve", "--port", str(p)],
@@ -65,13 +58,7 @@ def test_rate_limit_holds_across_two_replicas(tiny_pipeline, database_url, tmp_p
     ]
     try:
         for p in ports:
-            deadline = time.time() + 60
-            while time.time() < deadline:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{p}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
+            wait_ready(f"http://127.0.0.1:{p}", 60)
         headers = {"Authorization": f"Bearer {key}"}
         codes = []
         for i in range(16):  # alternate replicas: the 10-per-minute budget is shared, not 10 each
