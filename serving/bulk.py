@@ -31,6 +31,7 @@ class BulkJob:
     batch_size: int = 64
     image_model: Path | None = None  # exported image model; images are read by OCR alone without it
     ocr: bool = True
+    conversation_model: Path | None = None  # for rows with a 'conversation'; they get an error row without it
 
 
 def read_items(path: Path) -> list[dict[str, Any]]:
@@ -72,7 +73,10 @@ class BlockScorer:
         visual = VisualEngine(job.image_model, threads=1) if job.image_model else None
         ocr = OcrConfig() if job.ocr else None
         reader = ImageReader(visual, ocr) if visual or ocr else None
-        self.classifier = ContentClassifier(TextEngine(job.model, threads=1), reader)
+        from vicas.conversation import ConversationModel
+
+        conversations = ConversationModel.load(job.conversation_model) if job.conversation_model else None
+        self.classifier = ContentClassifier(TextEngine(job.model, threads=1), reader, conversations=conversations)
         self.policy = load_policy(job.policy)
         self.items = read_items(job.input)
 
@@ -82,6 +86,7 @@ class BlockScorer:
 
     def score_block(self, block: int) -> int:
         from vicas.classifier import ContentItem, InputLineError, parse_item
+        from vicas.conversation import conversation_document
         from vicas.image_reader import NamedImage
         from vicas.images import ImageError, read_image_file
         from vicas.result import build_result
@@ -94,21 +99,31 @@ class BlockScorer:
             if "_error" in row:
                 out.append((i, {"id": row_id, "error": row["_error"]}))
                 continue
+            text: str | None
+            imgs: list[NamedImage]
             try:
                 item = parse_item(row)
-                images = [NamedImage(p, read_image_file(p, self.classifier.limits)) for p in item.image_paths]
-                text, imgs = self.classifier.resolve(ContentItem(item.text, item.html, images))
+                if item.conversation is not None:
+                    if self.classifier.conversations is None:
+                        raise InputLineError("conversations need the conversation model (--conversation-model)")
+                    text, imgs = conversation_document(item.conversation)[0], []
+                else:
+                    images = [NamedImage(p, read_image_file(p, self.classifier.limits)) for p in item.image_paths]
+                    text, imgs = self.classifier.resolve(ContentItem(item.text, item.html, images))
             except (InputLineError, ImageError) as e:
                 out.append((i, {"id": row_id, "error": str(e)}))
                 continue
-            keep.append((i, row_id, item.age, text, imgs))
+            keep.append((i, row_id, item, text, imgs))
         for s in range(0, len(keep), self.job.batch_size):
             chunk = keep[s : s + self.job.batch_size]
             preds = self.classifier.predict([(text, imgs) for _, _, _, text, imgs in chunk])
-            for (i, row_id, age, _, imgs), pred in zip(chunk, preds, strict=True):
-                res = build_result(
-                    pred, self.policy, self.classifier.version_for(bool(imgs)), age, self.classifier.review_risk
-                )
+            for (i, row_id, item, _, imgs), pred in zip(chunk, preds, strict=True):
+                reading, version = None, self.classifier.version_for(bool(imgs))
+                if item.conversation is not None:
+                    pred, reading = self.classifier.read_conversation(pred, item.conversation, row_id)
+                    version = f"{version}+{reading.model_version}"
+                res = build_result(pred, self.policy, version, item.age, self.classifier.review_risk)
+                res.conversation = reading
                 out.append((i, {"id": row_id, **res.model_dump(mode="json")}))
         out.sort(key=lambda x: x[0])
         final = self.job.output / PART.format(block)

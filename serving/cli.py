@@ -138,6 +138,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="exported image model folder (default: $VICAS_IMAGE_MODEL_DIR or models/image, when it exists)",
     )
     b.add_argument("--no-ocr", action="store_true", help="do not read text in images")
+    b.add_argument(
+        "--conversation-model",
+        type=Path,
+        default=None,
+        help="conversation model folder for rows with a 'conversation' (default: $VICAS_CONVERSATION_MODEL_DIR or "
+        "models/conversation, when it exists)",
+    )
     b.set_defaults(func=_bulk)
 
     p = sub.add_parser(
@@ -490,7 +497,7 @@ def _bulk(args: argparse.Namespace) -> int:
     from serving.bulk import BulkJob, run
 
     model = args.model or Path(os.environ.get("VICAS_MODEL_DIR", "models/text"))
-    from vicas.cli import image_model_dir
+    from vicas.cli import conversation_model_dir, image_model_dir
 
     job = BulkJob(
         args.input,
@@ -501,6 +508,7 @@ def _bulk(args: argparse.Namespace) -> int:
         args.workers,
         image_model=image_model_dir(args.image_model),
         ocr=not args.no_ocr,
+        conversation_model=conversation_model_dir(args.conversation_model),
     )
     print(json.dumps(run(job)))
     return 0

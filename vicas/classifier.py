@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vicas.combine import ItemPrediction, combine_predictions, texts_for
+from vicas.conversation import Conversation, ConversationModel, Message, apply_risk, conversation_document
 from vicas.engine import TextEngine
 from vicas.image_reader import ImageReader, NamedImage
 from vicas.images import ImageError, ImageLimits, decode_base64, open_image
 from vicas.page import page_images, visible_text
+from vicas.result import ConversationResult
 
 
 class InputLineError(ValueError):
@@ -28,21 +30,27 @@ class InputItem:
     html: str | None
     image_paths: list[str]
     age: int | None
+    conversation: Conversation | None = None
 
 
 def parse_item(item: object) -> InputItem:
     """One input record (a JSONL line or a Parquet row) -> an item; InputLineError says what is wrong.
 
     Keys: `id`, and at least one of `text`, `html` (not both), `image` (a path) or `images` (paths);
-    optional `audience_age`. Empty values (None) count as absent, as Parquet columns give them.
+    optional `audience_age`; or a `conversation` ([{sender, text}, ...], oldest first) with optional
+    `participants` ({sender: {age, role}}), alone. Empty values (None) count as absent, as Parquet columns
+    give them.
     """
     if not isinstance(item, dict):
         raise InputLineError("each line must be a JSON object")
     item = {k: v for k, v in item.items() if v is not None}
     item_id = item.get("id")
-    unknown = sorted(set(item) - {"id", "text", "html", "image", "images", "audience_age"})
+    known = {"id", "text", "html", "image", "images", "audience_age", "conversation", "participants"}
+    unknown = sorted(set(item) - known)
     if unknown:
         raise InputLineError(f"unknown keys {unknown}", item_id)
+    if "conversation" in item or "participants" in item:
+        return InputItem(item_id, None, None, [], None, _conversation(item, item_id))
     text, html = item.get("text"), item.get("html")
     if text is not None and html is not None:
         raise InputLineError("give 'text' or 'html', not both", item_id)
@@ -60,6 +68,26 @@ def parse_item(item: object) -> InputItem:
     if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= 150):
         raise InputLineError("'audience_age' must be an integer 0-150", item_id)
     return InputItem(item_id, text, html, paths, age)
+
+
+def _conversation(item: dict[str, object], item_id: object) -> Conversation:
+    if set(item) - {"id", "conversation", "participants"}:
+        raise InputLineError("a 'conversation' comes alone (with 'participants'), not with text or images", item_id)
+    messages, people = item.get("conversation"), item.get("participants", {})
+    if not isinstance(messages, list) or not messages:
+        raise InputLineError("'conversation' must be a non-empty list of {sender, text}", item_id)
+    if not isinstance(people, dict) or not all(isinstance(p, dict) for p in people.values()):
+        raise InputLineError("'participants' must map each sender to {age, role}", item_id)
+    out = []
+    for n, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("sender"), str) or not isinstance(m.get("text"), str):
+            raise InputLineError(f"conversation message {n} must be {{sender, text}}", item_id)
+        if not m["text"].strip():
+            raise InputLineError(f"conversation message {n} is empty", item_id)
+        if people and m["sender"] not in people:
+            raise InputLineError(f"sender {m['sender']!r} of message {n} is not in 'participants'", item_id)
+        out.append(Message(m["sender"], m["text"]))
+    return Conversation(out, {str(k): dict(v) for k, v in people.items()})
 
 
 @dataclass
@@ -106,8 +134,9 @@ class ContentClassifier:
         images: ImageReader | None = None,
         limits: ImageLimits | None = None,
         max_images: int = 16,
+        conversations: ConversationModel | None = None,
     ) -> None:
-        self.text, self.images = text, images
+        self.text, self.images, self.conversations = text, images, conversations
         self.limits = limits or ImageLimits()
         self.max_images = max_images
 
@@ -115,6 +144,19 @@ class ContentClassifier:
     def review_risk(self) -> float | None:
         """The text model's fitted review threshold (see vicas.band)."""
         return self.text.calibration.review_risk
+
+    def read_conversation(
+        self, pred: ItemPrediction, conv: Conversation, item_id: object = None
+    ) -> tuple[ItemPrediction, ConversationResult]:
+        """The grooming reading of a conversation folded into its prediction (see vicas.conversation)."""
+        if self.conversations is None:
+            raise InputLineError(
+                "conversations need the conversation model: run `dvc repro train_conversations` or pass "
+                "--conversation-model",
+                item_id,
+            )
+        _, spans = conversation_document(conv)
+        return apply_risk(pred, self.conversations.assess(conv), spans, self.conversations.version)
 
     def version_for(self, item_has_images: bool) -> str:
         if item_has_images and self.images is not None:

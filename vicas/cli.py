@@ -91,6 +91,29 @@ def image_model_dir(arg: Path | None) -> Path | None:
     return None
 
 
+def conversation_model_dir(arg: Path | None) -> Path | None:
+    """The conversation model folder: `arg`, else $VICAS_CONVERSATION_MODEL_DIR or models/conversation when it
+    holds one (None otherwise: conversation lines then get an error line). A folder named explicitly must hold
+    one."""
+    import os
+
+    from vicas.conversation import HEAD_FILE
+
+    folder = arg or Path(os.environ.get("VICAS_CONVERSATION_MODEL_DIR", "models/conversation"))
+    if (folder / HEAD_FILE).exists():
+        return folder
+    if arg is not None:
+        raise FileNotFoundError(f"no conversation model in {folder} (run `dvc repro train_conversations`)")
+    return None
+
+
+def conversation_model(arg: Path | None) -> Any:
+    from vicas.conversation import ConversationModel
+
+    folder = conversation_model_dir(arg)
+    return ConversationModel.load(folder) if folder is not None else None
+
+
 def _image_reader(args: argparse.Namespace) -> Any:
     """OCR (unless --no-ocr), the image model when its folder exists, NudeNet when asked for."""
     from vicas.image_reader import ImageReader
@@ -116,12 +139,14 @@ def _image_reader(args: argparse.Namespace) -> Any:
 def _cmd_classify(args: argparse.Namespace) -> int:
     """JSONL in, JSONL out; a bad line gets an error line with its id and the rest still runs."""
     from vicas.classifier import ContentClassifier, ContentItem, InputLineError
+    from vicas.conversation import conversation_document
     from vicas.engine import TextEngine
     from vicas.image_reader import NamedImage
     from vicas.images import ImageError, read_image_file
     from vicas.result import build_result
 
-    classifier = ContentClassifier(TextEngine(_model_dir(args.model)), _image_reader(args))
+    conversations = conversation_model(args.conversation_model)
+    classifier = ContentClassifier(TextEngine(_model_dir(args.model)), _image_reader(args), conversations=conversations)
     policy = load_policy(args.policy)
     inp = sys.stdin if str(args.input) == "-" else args.input.open(encoding="utf-8")
     out = sys.stdout if str(args.output) == "-" else args.output.open("w", encoding="utf-8")
@@ -137,9 +162,12 @@ def _cmd_classify(args: argparse.Namespace) -> int:
                 out.write(json.dumps(p, ensure_ascii=False) + "\n")
                 continue
             item, _, imgs = p
-            res = build_result(
-                next(preds), policy, classifier.version_for(bool(imgs)), item.age, classifier.review_risk
-            )
+            pred, reading, version = next(preds), None, classifier.version_for(bool(imgs))
+            if item.conversation is not None:
+                pred, reading = classifier.read_conversation(pred, item.conversation, item.id)
+                version = f"{version}+{reading.model_version}"
+            res = build_result(pred, policy, version, item.age, classifier.review_risk)
+            res.conversation = reading
             out.write(json.dumps({"id": item.id, **res.model_dump(mode="json")}, ensure_ascii=False) + "\n")
         pending.clear()
 
@@ -158,6 +186,14 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             continue
         if item.id is None:
             item.id = lineno
+        if item.conversation is not None:
+            if classifier.conversations is None:
+                error(item.id, lineno, "conversations need the conversation model (dvc repro train_conversations)")
+                continue
+            pending.append((item, conversation_document(item.conversation)[0], []))
+            if len(pending) >= args.batch_size:
+                flush()
+            continue
         try:
             images = [NamedImage(p, read_image_file(p, classifier.limits)) for p in item.image_paths]
             text, imgs = classifier.resolve(ContentItem(item.text, item.html, images))
@@ -209,10 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "classify",
-        help="classify JSONL lines {id, text | html | image[, audience_age]} with the exported models",
+        help="classify JSONL lines {id, text | html | image | conversation[, audience_age]} with the exported models",
         description='Reads JSONL lines {"id": ..., "text": ...} (or "html": PAGE, or "image": PATH, or "images": '
         "[PATHS], alone or beside a text) and writes one result line per input: id, band, categories (score, "
         "severity), evidence (with its source: the text, an image's OCR words with boxes, the visual model), "
+        'the grooming reading of a "conversation" ([{"sender": ..., "text": ...}], with "participants"), '
         "per-image verdicts, actions, reasons, model and policy versions. Images are read with Tesseract OCR "
         "and the exported image model (when its folder exists). A bad line gets an output line with its "
         "'error' and the run goes on.",
@@ -231,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-ocr", action="store_true", help="do not read text in images")
     p.add_argument("--nudenet", action="store_true", help="also run the optional NudeNet detector (AGPL-3.0)")
+    p.add_argument(
+        "--conversation-model",
+        type=Path,
+        default=None,
+        help="conversation (grooming) model folder, for lines with a 'conversation' (default: "
+        "$VICAS_CONVERSATION_MODEL_DIR or models/conversation, when it exists)",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_cmd_classify)
 

@@ -105,3 +105,40 @@ def test_bulk_reads_image_rows(fp32_model, tiny_image_pipeline, tmp_path, local_
     scored = {r["id"]: r for r in merged_rows(out)}
     assert "xỉu" in scored["img"]["images"][0]["ocr_text"] and "+vicas-image@" in scored["img"]["model_version"]
     assert "cannot read image file" in scored["gone"]["error"]
+
+
+def test_conversations_in_bulk_and_classify_agree(fp32_model, tiny_conversations, tmp_path, local_ray, monkeypatch):
+    """Issue: conversations, item 1: the conversation input in `vicas classify` and bulk scoring."""
+    from tests.tiny_model import CLASSROOM_SCRIPT, GROOMING_SCRIPT
+
+    def conv(script):
+        return [{"sender": s, "text": t} for s, t, _ in script]
+
+    people = {"a": {"age": 12}, "b": {}, "t": {"role": "teacher"}}
+    rows = [
+        {"id": "groom", "conversation": conv(GROOMING_SCRIPT), "participants": people},
+        {"id": "class", "conversation": conv(CLASSROOM_SCRIPT), "participants": people},
+        {"id": "bad", "conversation": [{"sender": "zz", "text": "hi"}], "participants": people},
+        {"id": "text", "text": "hôm nay đi học vui"},
+    ]
+    inp = tmp_path / "convs.jsonl"
+    inp.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "scored"
+    run(BulkJob(inp, out, fp32_model, block_size=2, workers=1, conversation_model=tiny_conversations["model"]))
+    bulk = {r["id"]: r for r in merged_rows(out)}
+    assert bulk["groom"]["conversation"]["flagged"] and bulk["groom"]["band"] == "C"
+    assert not bulk["class"]["conversation"]["flagged"]
+    assert "participants" in bulk["bad"]["error"] and bulk["text"]["conversation"] is None
+    classified = tmp_path / "classified.jsonl"
+    argv = ["classify", "--input", str(inp), "--output", str(classified), "--model", str(fp32_model)]
+    assert cli.main([*argv, "--conversation-model", str(tiny_conversations["model"])]) == 1  # the bad line
+    lines = {r["id"]: r for r in map(json.loads, classified.read_text(encoding="utf-8").splitlines())}
+    for key in ("groom", "class"):
+        assert lines[key]["conversation"] == bulk[key]["conversation"]
+        assert lines[key]["band"] == bulk[key]["band"]
+    without = tmp_path / "without.jsonl"
+    monkeypatch.setenv("VICAS_CONVERSATION_MODEL_DIR", str(tmp_path / "no-model"))
+    argv = ["classify", "--input", str(inp), "--output", str(without), "--model", str(fp32_model)]
+    assert cli.main(argv) == 1
+    lines = {r["id"]: r for r in map(json.loads, without.read_text(encoding="utf-8").splitlines())}
+    assert "train_conversations" in lines["groom"]["error"] and "band" in lines["text"]
