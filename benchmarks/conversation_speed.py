@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
                 single.append(time.perf_counter() - start)
                 body = {"sender": message["sender"], "text": message["text"]}
                 if conv_id not in seen:
-                    body["participants"] = participants or {}
+                    body["participants"] = {
+                        k: {f: v for f, v in p.items() if f in ("age", "role")} for k, p in (participants or {}).items()
+                    }
                     seen.add(conv_id)
                 start = time.perf_counter()
                 client.post(f"/v1/conversations/{conv_id}/messages", json=body).raise_for_status()
