@@ -155,6 +155,13 @@ def test_review_flow_in_a_real_browser(server, tmp_path):
         assert page.locator('tr[data-action="decision:second_confirm"]').count() == 1
         assert "Quyết định: duyệt lần hai" in page.inner_text("#audit")  # names, not ids
         page.screenshot(path=str(shots / "audit.png"))
+        # a supervisor's report, read in Vietnamese: headings and section titles from the catalogue
+        page.goto(f"{server}/console/reports")
+        page.wait_for_selector("#report-tables")
+        assert page.inner_text("h2") == "Báo cáo"
+        titles = [t.inner_text() for t in page.locator("#report-tables summary").all()]
+        assert titles and not any(t.isascii() for t in titles), titles  # Vietnamese titles, not ids
+        page.screenshot(path=str(shots / "reports.png"))
         page.goto(f"{server}/console/admin")
         page.click("#export-button")
         page.wait_for_selector("#admin-message")
