@@ -747,7 +747,8 @@ def create_app(
         return AppealResponse(**found)
 
     windows = make_windows(settings.redis_url, settings.conversation_ttl_seconds)
-    window_locks: dict[str, asyncio.Lock] = {}
+    # striped locks: messages of one conversation are handled in order, without a lock kept per conversation
+    window_locks = [asyncio.Lock() for _ in range(256)]
 
     @app.post(
         "/v1/conversations/{conversation_id}/messages",
@@ -772,7 +773,7 @@ def create_app(
             limit = settings.max_text_chars
             raise ApiError(413, f"a message has {len(body.text)} characters; the limit is {limit}", "too_large")
         key = f"{partner.name if partner else '-'}:{conversation_id}"
-        lock = window_locks.setdefault(key, asyncio.Lock())
+        lock = window_locks[int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % len(window_locks)]
         async with lock:  # messages of one conversation in order (per process)
             window = await asyncio.to_thread(windows.get, key)
             people = body.participants or {}
