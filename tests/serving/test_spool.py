@@ -111,12 +111,18 @@ def test_workers_killed_mid_append_and_mid_flush_lose_nothing(tmp_path: Path) ->
     ctx = mp.get_context("fork")
     rng = random.Random(7)
     deadline = time.time() + 20
+    # the first worker has far more to append than it will get the time for: it is killed mid-append as soon
+    # as it has acknowledged a few items, however fast this machine's disk is
     appenders = [
-        ctx.Process(target=_appender, args=(str(spool), str(acks / f"w{w}.txt"), f"w{w}", 400)) for w in range(3)
+        ctx.Process(target=_appender, args=(str(spool), str(acks / f"w{w}.txt"), f"w{w}", 20_000 if w == 0 else 400))
+        for w in range(3)
     ]
     flushers = [ctx.Process(target=_flusher, args=(str(spool), url)) for _ in range(2)]
     for p in appenders + flushers:
         p.start()
+    first_acks = acks / "w0.txt"
+    while time.time() < deadline and (not first_acks.exists() or first_acks.read_text().count("\n") < 9):
+        time.sleep(0.005)
     killed = 0
     while any(p.is_alive() for p in appenders) and time.time() < deadline:
         time.sleep(rng.uniform(0.05, 0.2))
