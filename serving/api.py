@@ -34,7 +34,7 @@ from serving import model_switch, problems
 from serving.batcher import MicroBatcher, QueueFull, SharedCache, content_hash
 from serving.config import Settings
 from serving.conversations import make_windows
-from serving.db import make_engine, migrate
+from serving.db import as_utc, make_engine, migrate
 from serving.hashes import HashLists, MatchLog, MatchRecord
 from serving.keys import (
     KeyStoreUnavailable,
@@ -247,10 +247,6 @@ BLOCKLIST_FORMATS: dict[str, tuple[Callable[[list[Entry], Band, datetime], str],
     "rpz": (rpz_zone, "text/dns"),
     "csv": (csv_list, "text/csv"),
 }
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class UsageDay(BaseModel):
@@ -831,7 +827,7 @@ def create_app(
     ) -> BlocklistChanges:
         """What changed in the reviewed blocklist since your last fetch: URLs to block, URLs to unblock (a
         reviewer lowered them below `min_band`), and the `version` to send as `since` next time."""
-        start = _aware(since) if since else datetime(1970, 1, 1, tzinfo=UTC)
+        start = as_utc(since) if since else datetime(1970, 1, 1, tzinfo=UTC)
         block, unblock = await asyncio.to_thread(changes_since, db, start, min_band)
         latest = await asyncio.to_thread(latest_change, db)
         return BlocklistChanges(

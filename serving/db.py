@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -266,6 +267,11 @@ hash_matches = Table(
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored time in UTC with its zone: SQLite hands times back without one (they were written in UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def make_engine(url: str) -> Engine:

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from serving.db import api_keys, usage
+from serving.db import api_keys, as_utc, usage
 
 # model switches are an operator's action (`vicas models activate`), never a partner key's
 SCOPES = frozenset({"classify", "verdicts", "appeals", "blocklists"})
@@ -123,8 +123,7 @@ def _active(revoked_at: datetime | None, now: datetime) -> bool:
     """Not revoked, or revoked with a grace period still running (a rotated key)."""
     if revoked_at is None:
         return True
-    aware = revoked_at if revoked_at.tzinfo else revoked_at.replace(tzinfo=UTC)  # SQLite drops the zone
-    return aware > now
+    return as_utc(revoked_at) > now
 
 
 def _partner_by_hash(engine: Engine, digest: str) -> Partner | None:

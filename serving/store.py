@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from serving.db import appeals, flagged_items, login_throttle, reviews, verdicts
+from serving.db import appeals, as_utc, flagged_items, login_throttle, reviews, verdicts
 from serving.queue_keys import keys_for
 from serving.spool import Spool
 from serving.urls import UrlError, host_of, is_public_suffix, normalize_host, normalize_url
@@ -217,12 +217,7 @@ def lookup_verdict(engine: Engine, url: str | None = None, domain: str | None = 
         rows = conn.execute(q).mappings().all()
     if not rows:
         return None
-    best = max(rows, key=lambda r: (r["source"] == "reviewed", Band(r["band"]).rank, _utc(r["updated_at"])))
+    best = max(rows, key=lambda r: (r["source"] == "reviewed", Band(r["band"]).rank, as_utc(r["updated_at"])))
     out = dict(best)
-    out["updated_at"] = _utc(best["updated_at"]).isoformat()
+    out["updated_at"] = as_utc(best["updated_at"]).isoformat()
     return out
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes: they were written in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, case, delete, insert, or_, select, up
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from serving.db import login_throttle, users
+from serving.db import as_utc, login_throttle, users
 from serving.review import audit
 
 ROLES = ("reviewer", "supervisor", "admin")
@@ -140,7 +140,7 @@ def _authenticate_account(engine: Engine, username: str, password: str, now: dat
     if row is None:
         with engine.connect() as conn:
             locked = conn.execute(select(users.c.locked_until).where(users.c.username == username)).first()
-        if locked is not None and locked[0] is not None and _aware(locked[0]) > now:
+        if locked is not None and locked[0] is not None and as_utc(locked[0]) > now:
             raise AccountError(f"account locked after {MAX_FAILURES} failed attempts; try again later")
         _hasher.hash(password)  # same cost as a real check: no user enumeration by timing
         raise AccountError("wrong username or password")
@@ -196,7 +196,7 @@ def _count_address_attempt(engine: Engine, address: str, now: datetime) -> None:
         except DBAPIError:
             pass
     if failures > MAX_ADDRESS_FAILURES:
-        ends = _aware(window_start) + timedelta(minutes=ADDRESS_WINDOW_MINUTES)
+        ends = as_utc(window_start) + timedelta(minutes=ADDRESS_WINDOW_MINUTES)
         raise LoginRateLimited(max(1, math.ceil((ends - now).total_seconds())))
 
 
@@ -231,14 +231,14 @@ def list_users(engine: Engine) -> list[dict[str, Any]]:
             "username": r["username"],
             "role": r["role"],
             "disabled": r["disabled_at"] is not None,
-            "disabled_at": _aware(r["disabled_at"]).isoformat() if r["disabled_at"] else None,
+            "disabled_at": as_utc(r["disabled_at"]).isoformat() if r["disabled_at"] else None,
             "locked_until": (
-                _aware(r["locked_until"]).isoformat()
-                if r["locked_until"] is not None and _aware(r["locked_until"]) > now
+                as_utc(r["locked_until"]).isoformat()
+                if r["locked_until"] is not None and as_utc(r["locked_until"]) > now
                 else None
             ),
             "failed_logins": r["failed_logins"],
-            "created_at": _aware(r["created_at"]).isoformat(),
+            "created_at": as_utc(r["created_at"]).isoformat(),
         }
         for r in rows
     ]
@@ -290,7 +290,3 @@ def _account(conn: Connection, username: str) -> Any:
     if row is None:
         raise AccountError(f"no user {username!r}")
     return row
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, select
 
-from serving.db import verdicts
+from serving.db import as_utc, verdicts
 from serving.urls import UrlError, normalize_host
 from vicas.taxonomy import BAND_ORDER, Band
 
@@ -61,10 +61,6 @@ def normalise_host(domain: str | None) -> str:
     return host
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def blocklist_entries(engine: Engine, min_band: Band) -> list[Entry]:
     """Reviewed verdicts at or above min_band, one entry per URL, sorted by host then URL."""
     bands = [b.value for b in BAND_ORDER if b >= min_band]
@@ -73,7 +69,7 @@ def blocklist_entries(engine: Engine, min_band: Band) -> list[Entry]:
     )
     with engine.connect() as conn:
         rows = conn.execute(q).all()
-    entries = {Entry(normalise_host(r.domain), r.url, Band(r.band), _utc(r.updated_at)) for r in rows}
+    entries = {Entry(normalise_host(r.domain), r.url, Band(r.band), as_utc(r.updated_at)) for r in rows}
     return sorted(entries)
 
 
@@ -81,7 +77,7 @@ def latest_change(engine: Engine) -> datetime | None:
     """When a reviewed verdict last changed (any band: a lowered one leaves the lists), or None."""
     with engine.connect() as conn:
         latest = conn.execute(select(func.max(verdicts.c.updated_at)).where(verdicts.c.source == "reviewed")).scalar()
-    return _utc(latest) if latest is not None else None
+    return as_utc(latest) if latest is not None else None
 
 
 def changes_since(engine: Engine, since: datetime, min_band: Band) -> tuple[list[Entry], list[Entry]]:
@@ -91,7 +87,7 @@ def changes_since(engine: Engine, since: datetime, min_band: Band) -> tuple[list
     )
     with engine.connect() as conn:
         rows = conn.execute(q).all()
-    changed = sorted({Entry(normalise_host(r.domain), r.url, Band(r.band), _utc(r.updated_at)) for r in rows})
+    changed = sorted({Entry(normalise_host(r.domain), r.url, Band(r.band), as_utc(r.updated_at)) for r in rows})
     return [e for e in changed if e.band >= min_band], [e for e in changed if e.band < min_band]
 
 
@@ -111,7 +107,7 @@ def _hosts(entries: Iterable[Entry], min_band: Band) -> list[str]:
 
 def version_of(now: datetime | None = None) -> str:
     """List version: the UTC timestamp YYYYMMDDHHMMSS."""
-    return _utc(now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
+    return as_utc(now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
 
 
 def soa_serial(version: str) -> int:

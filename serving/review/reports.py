@@ -48,7 +48,7 @@ from matplotlib.transforms import Bbox
 from sqlalchemy import Engine, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from serving.db import flagged_items, reviews
+from serving.db import as_utc, flagged_items, reviews
 from serving.review.i18n import (
     DEFAULT_LANG,
     N_,
@@ -84,14 +84,9 @@ _BAR = "#1f5f8b"
 # --- reading ------------------------------------------------------------------------------------------------
 
 
-def _as_utc(value: datetime) -> datetime:
-    """Naive timestamps (SQLite) are stored in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def iso_week(value: datetime) -> str:
     """ISO 8601 week of a timestamp (UTC), e.g. '2026-W48'."""
-    year, week, _ = _as_utc(value).isocalendar()
+    year, week, _ = as_utc(value).isocalendar()
     return f"{year}-W{week:02d}"
 
 

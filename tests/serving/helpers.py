@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import re
-import socket
 import time
 
 import httpx
 from fastapi.testclient import TestClient
 
+from benchmarks._local_services import free_port
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["PASSWORD", "csrf_token", "free_port", "login", "wait_ready"]
 
 
 def wait_ready(base: str, timeout: float = 90.0) -> None:

@@ -9,76 +9,34 @@ spool to drain.
 
 from __future__ import annotations
 
-import contextlib
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from benchmarks._local_services import LocalPostgres, ServiceError
 from serving.api import create_app
 from serving.config import Settings
 from serving.db import flagged_items, make_engine
 from serving.keys import create_key, revoke_key
-from tests.serving.helpers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if found:
-        return Path(found[-1]).parent
-    ctl = shutil.which("pg_ctl")
-    return Path(ctl).parent if ctl else None
-
-
-class LocalPostgres:
-    def __init__(self) -> None:
-        bindir = _pg_bin()
-        if bindir is None:
-            pytest.skip("no PostgreSQL server binaries (pg_ctl) on this machine")
-        self.bindir = bindir
-        # a folder of its own under /tmp: pytest's folders are private to root, the server user must enter
-        self.root = Path(tempfile.mkdtemp(prefix="vicas-pg-"))
-        self.data = self.root / "pgdata"
-        self.port = free_port()
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses to run as root
-            if shutil.which("runuser") is None:
-                pytest.skip("running as root without runuser: cannot start a private PostgreSQL")
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-            shutil.chown(self.root, "postgres")
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-        self.start()
-
-    def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def _run(self, tool: str, *args: str) -> None:
-        subprocess.run([*self.as_user, str(self.bindir / tool), *args], check=True, capture_output=True, timeout=60)
-
-    def start(self) -> None:
-        opts = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-w", "-l", str(self.data / "log.txt"), "start")
-
-    def kill(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+def local_postgres() -> LocalPostgres:
+    """A private PostgreSQL, started (the soak benchmark's own); skipped where this machine cannot run one."""
+    try:
+        pg = LocalPostgres()
+        pg.start()
+    except ServiceError as e:
+        pytest.skip(str(e))
+    return pg
 
 
 def test_flagged_items_survive_a_database_outage_exactly_once(tiny_pipeline, tmp_path):
-    pg = LocalPostgres()
+    pg = local_postgres()
     try:
         settings = Settings(
             model_dir=tiny_pipeline["model"],
@@ -115,14 +73,12 @@ def test_flagged_items_survive_a_database_outage_exactly_once(tiny_pipeline, tmp
         engine.dispose()
         assert total == n and distinct == n
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            pg.kill()
-        pg.remove()
+        pg.remove()  # stops it first, if it runs
 
 
 def test_keyed_partners_are_served_through_a_database_outage(tiny_pipeline, tmp_path):
     """Keys verified lately keep working while the database is down; revoked and unseen keys do not."""
-    pg = LocalPostgres()
+    pg = local_postgres()
     try:
         settings = Settings(
             model_dir=tiny_pipeline["model"],
@@ -171,6 +127,4 @@ def test_keyed_partners_are_served_through_a_database_outage(tiny_pipeline, tmp_
             assert conn.execute(select(func.count()).select_from(flagged_items)).scalar_one() == 8
         engine.dispose()
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            pg.kill()
-        pg.remove()
+        pg.remove()  # stops it first, if it runs
