@@ -782,7 +782,8 @@ def create_app(
             except QueueFull as e:
                 busy = f"the service is busy ({e}); retry shortly"
                 raise ApiError(503, busy, "queue_full", {"Retry-After": "2"}) from e
-            window.add(body.sender, body.text, model.stage_probs([body.text])[0])
+            probs = await asyncio.to_thread(model.stage_probs, [body.text])  # CPU work: off the event loop
+            window.add(body.sender, body.text, probs[0])
             conv = window.conversation()
             risk = await asyncio.to_thread(model.assess, conv, window.prob_array())
             pred, reading = apply_risk(ItemPrediction.from_text(text_pred), risk, [], model.version)
