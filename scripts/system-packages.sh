@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages the pipeline, the API and the tests use beside Python:
 #   tesseract-ocr + tesseract-ocr-vie   reading Vietnamese text in images (OCR)
+#   g++                                 builds pdqhash (Meta's PDQ, published on PyPI as source only)
 #   fonts-dejavu-*, fonts-liberation2, fonts-noto-core, fonts-noto-color-emoji
 #                                       fonts with Vietnamese glyphs and colour emoji for the generated images
 # Installs what is missing with apt-get (through sudo when not root); elsewhere it says what to install.
 set -euo pipefail
 need=()
+command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v tesseract >/dev/null 2>&1 || need+=(tesseract-ocr)
 { command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx vie; } || need+=(tesseract-ocr-vie)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
