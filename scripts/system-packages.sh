@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages the pipeline, the API and the tests use beside Python:
-#   tesseract-ocr + tesseract-ocr-vie   reading Vietnamese text in images (OCR)
+#   tesseract-ocr + tesseract-ocr-vie   reading Vietnamese text in images (OCR); the pip package tesserocr brings
+#                                       its own libtesseract (manylinux wheels) and reads these packages' language
+#                                       data; the `tesseract` program is the pytesseract fallback
 #   g++                                 builds pdqhash (Meta's PDQ, published on PyPI as source only)
 #   fonts-dejavu-*, fonts-liberation2, fonts-noto-core, fonts-noto-color-emoji
 #                                       fonts with Vietnamese glyphs and colour emoji for the generated images

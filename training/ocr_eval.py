@@ -7,7 +7,8 @@ overrides them), and compared with what was drawn:
 
 - character and word error rates (Levenshtein on NFC text, whitespace collapsed),
   overall and per condition; rates are pooled (total edits / total reference length);
-- OCR seconds per image and per megapixel;
+- OCR seconds per image and per megapixel, with the engine that read them (tesserocr or pytesseract,
+  `OcrConfig.engine` / VICAS_OCR_ENGINE);
 - verdict agreement, when an exported text model is given: does the text model give
   the image's OCR text the same band as the source text (default policy)?
 """
@@ -23,7 +24,7 @@ import random
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from training.text_images import (
     STYLES,
     ConditionSpace,
     RenderCondition,
+    RenderedText,
     Style,
     available_fonts,
     jpeg_bucket,
@@ -48,7 +50,7 @@ from training.text_images import (
     sample_condition,
     size_bucket,
 )
-from vicas.ocr import OcrConfig, OcrError, OcrResult, check_ocr, read_text
+from vicas.ocr import OcrConfig, OcrError, OcrResult, check_ocr, engine_name, read_text
 from vicas.taxonomy import BAND_ORDER, Band
 
 
@@ -303,44 +305,56 @@ def verdict_agreement(records: list[ImageRecord], flag_band: Band) -> dict[str, 
 # ---------------------------------------------------------------------------------------------- run
 
 
-def render_and_read(items: list[dict[str, Any]], cfg: OcrEvalConfig, progress: bool = True) -> list[ImageRecord]:
+def render_items(
+    items: list[dict[str, Any]], cfg: OcrEvalConfig
+) -> Iterator[tuple[dict[str, Any], RenderCondition, RenderedText]]:
+    """Each text rendered under its sampled condition; the same images for the same seed and items
+    (benchmarks/ocr_engines.py reads them with each engine)."""
     rng = random.Random(cfg.seed + 1)
     space = cfg.space()
-    records = []
-    for it in tqdm(items, desc="ocr", unit="img", disable=not progress, mininterval=2):
+    for it in items:
         cond = sample_condition(rng, space)
-        rendered = render_text(it["text"], cond)
-        ref = rendered.text
-        error = ""
-        try:
-            res: OcrResult | None = read_text(rendered.image, cfg.ocr)
-        except OcrError as e:  # a timeout counts as reading nothing
-            res, error = None, str(e)
-        hyp = res.text if res else ""
-        ce, cn = char_errors(hyp, ref)
-        we, wn = word_errors(hyp, ref)
-        records.append(
-            ImageRecord(
-                id=it["id"],
-                source=it["source"],
-                reference=ref,
-                hypothesis=hyp,
-                condition=cond,
-                width=rendered.image.width,
-                height=rendered.image.height,
-                seconds=res.seconds if res else cfg.ocr.timeout_s,
-                char_edits=ce,
-                ref_chars=cn,
-                word_edits=we,
-                ref_words=wn,
-                mean_confidence=res.mean_confidence if res else 0.0,
-                skew_deg=res.skew_deg if res else 0.0,
-                scale=res.scale if res else 1.0,
-                passes=res.passes if res else 0,
-                error=error,
-            )
-        )
-    return records
+        yield it, cond, render_text(it["text"], cond)
+
+
+def read_record(it: dict[str, Any], cond: RenderCondition, rendered: RenderedText, ocr: OcrConfig) -> ImageRecord:
+    """Read one rendered image with `ocr` and score it against what was drawn."""
+    ref = rendered.text
+    error = ""
+    try:
+        res: OcrResult | None = read_text(rendered.image, ocr)
+    except OcrError as e:  # a timeout counts as reading nothing
+        res, error = None, str(e)
+    hyp = res.text if res else ""
+    ce, cn = char_errors(hyp, ref)
+    we, wn = word_errors(hyp, ref)
+    return ImageRecord(
+        id=it["id"],
+        source=it["source"],
+        reference=ref,
+        hypothesis=hyp,
+        condition=cond,
+        width=rendered.image.width,
+        height=rendered.image.height,
+        seconds=res.seconds if res else ocr.timeout_s,
+        char_edits=ce,
+        ref_chars=cn,
+        word_edits=we,
+        ref_words=wn,
+        mean_confidence=res.mean_confidence if res else 0.0,
+        skew_deg=res.skew_deg if res else 0.0,
+        scale=res.scale if res else 1.0,
+        passes=res.passes if res else 0,
+        error=error,
+    )
+
+
+def render_and_read(items: list[dict[str, Any]], cfg: OcrEvalConfig, progress: bool = True) -> list[ImageRecord]:
+    rendered = render_items(items, cfg)
+    return [
+        read_record(it, cond, r, cfg.ocr)
+        for it, cond, r in tqdm(rendered, total=len(items), desc="ocr", unit="img", disable=not progress, mininterval=2)
+    ]
 
 
 def add_bands(records: list[ImageRecord], model: Path, threads: int) -> str:
@@ -367,6 +381,7 @@ def summarise(records: list[ImageRecord], cfg: OcrEvalConfig, model_version: str
     """The numbers `dvc metrics show` compares (examples and settings go to details.json)."""
     out: dict[str, Any] = {
         **_pooled(records),
+        "engine": engine_name(cfg.ocr.engine),  # seconds differ by engine (benchmarks/ocr_engines.py)
         "errors": sum(bool(r.error) for r in records),
         "seconds_per_image": timing(records),
         "by_condition": {
@@ -506,7 +521,7 @@ def evaluate(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> tuple[list[ImageRecord], dict[str, Any], dict[str, Any]]:
-    check_ocr(cfg.ocr.languages)
+    check_ocr(cfg.ocr.languages, cfg.ocr.engine)
     items, origin = load_texts(cfg, data, texts)
     log(f"{len(items)} texts from {origin}")
     records = render_and_read(items, cfg, progress)
@@ -543,7 +558,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     records, summary, extra = evaluate(cfg, args.data, args.texts, args.model, progress=not args.no_progress)
     write_outputs(records, summary, extra, args.metrics, args.plots)
-    brief = {k: summary[k] for k in ("images", "cer", "wer", "seconds_per_image")}
+    brief = {k: summary[k] for k in ("images", "cer", "wer", "engine", "seconds_per_image")}
     if "verdict" in summary:
         brief["verdict"] = summary["verdict"]
     print(json.dumps(brief, indent=2, ensure_ascii=False))

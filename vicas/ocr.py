@@ -1,17 +1,18 @@
 """Read Vietnamese text in images with Tesseract (Debian's tesseract-ocr + tesseract-ocr-vie).
 
-Serving-side: Pillow, numpy and pytesseract only (no torch). `read_text` returns the
+Serving-side: Pillow, numpy and tesserocr or pytesseract only (no torch). `read_text` returns the
 recognised text with each word's character span in that text and its box in the
 ORIGINAL image's pixels, so evidence spans the text model finds on `OcrResult.text`
 can be drawn back onto the image (`boxes_for_span`).
 
 Every default was chosen by character error rate (CER) on Vietnamese texts rendered
 under varied fonts, sizes, styles, rotations, noise and JPEG quality (`training/ocr_eval.py`,
-DVC stage `evaluate_ocr`), comparing settings on the same 40-100 images:
+DVC stage `evaluate_ocr`), comparing settings on the same 40-300 images:
 
 - psm 6 (one block of text): CER 0.062, against 0.091 for psm 11 and 0.122 for psm 3;
 - deskew by the sharpest row-ink profile: 0.108 without (Tesseract loses whole lines
-  from about 5 degrees of rotation);
+  from about 5 degrees of rotation); the profile is taken by projecting the ink points (same
+  angle within 0.1 degree as rotating the mask, on all 300 evaluation images, 1.5x cheaper);
 - dark backgrounds inverted to dark-on-light before reading;
 - when Tesseract is unsure (mean confidence < 60), a second reading of the near-white
   pixels alone as black on white: meme captions (white letters, black outline, busy
@@ -19,21 +20,41 @@ DVC stage `evaluate_ocr`), comparing settings on the same 40-100 images:
 - `vie` alone (0.056) beat `vie+eng` (0.065), which reads more Vietnamese words as
   English without their diacritics and takes 1.7x the time; `vie+eng` is kept as a
   fallback when unsure, which rescues URLs and English (0.056 -> 0.051);
-- a second pass at up to 4x scale when the words read surely are lower than 32 px: on
-  10-14 px text CER 0.129 -> 0.075. Not when most of what was read is unsure: noisy photos
-  without text were read as thousands of unsure characters, and upscaling them took 15 s;
+- a second pass at up to 4x scale when the words read surely are lower than 20 px: on
+  10-14 px text CER 0.129 -> 0.075 (then at 32 px). Words of 20-32 px gained nothing from it:
+  at 20 px the evaluation's CER went 0.0426 -> 0.0402 (0.0421 -> 0.0406 on a second sample) in
+  19% less time. Not when most of what was read is unsure: noisy photos without text were read
+  as thousands of unsure characters, and upscaling them took 15 s;
+- retries stop once one reads surely: after the near-white-lettering pass has read a meme
+  caption, the vie+eng pass never changed the CER and cost a quarter of a meme's time;
+- large images are read at full size: read scaled down to 4 megapixels, small text on a
+  12-megapixel page went from CER 0.29 to 0.54 (`max_read_pixels`, off);
 - Otsu binarisation made it worse and dropping low-confidence words changed nothing,
   so both are off.
+
+Two engines read the prepared images, with the same languages, page segmentation, word boxes and
+(integer) confidences: `tesserocr` keeps loaded Tesseract instances in this process, one per
+concurrent reader (a pool: one instance is not thread-safe), and `pytesseract` runs the `tesseract`
+program on every pass, paying a process start and a language-data load (about 0.09 s) each time.
+On the evaluation images tesserocr took 0.185 s per image against 0.562 s, CER 0.0426 against
+0.0463 (its wheel carries Tesseract 5.5.4; Debian's program is 5.3.0); with the settings above,
+0.139 s. `OcrConfig.engine` or the environment variable VICAS_OCR_ENGINE (auto|tesserocr|pytesseract)
+picks one; auto takes tesserocr when it is installed and finds the language data, pytesseract
+otherwise. Figures: benchmarks/RESULTS.md, "OCR engines" (benchmarks/ocr_engines.py).
 """
 
 from __future__ import annotations
 
+import glob
 import math
+import os
+import threading
 import time
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -42,6 +63,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Box = tuple[int, int, int, int]  # (left, top, width, height) in original image pixels
 
 INSTALL_HINT = "apt-get install tesseract-ocr tesseract-ocr-vie"
+ENGINE_ENV = "VICAS_OCR_ENGINE"
+EngineName = Literal["auto", "tesserocr", "pytesseract"]
+ENGINES: tuple[str, ...] = ("auto", "tesserocr", "pytesseract")
 
 
 class OcrError(RuntimeError):
@@ -68,10 +92,16 @@ class OcrConfig(BaseModel):
     min_confidence: float = Field(0.0, ge=0, le=100, description="drop words Tesseract is less sure of (0-100)")
     timeout_s: float = Field(30.0, gt=0, description="wall-clock limit for all passes on one image")
     min_text_height_px: int = Field(
-        32, ge=0, description="rerun at a larger scale when the median word box is lower than this (0: off)"
+        20, ge=0, description="rerun at a larger scale when the median word box is lower than this (0: off)"
     )
     max_upscale: float = Field(4.0, ge=1.0)
     max_pixels: int = Field(12_000_000, ge=10_000, description="upscaling never makes the image larger than this")
+    max_read_pixels: int | None = Field(
+        None,
+        ge=10_000,
+        description="larger images are first read scaled down to this many pixels (Tesseract's time grows with "
+        "the pixels). Off: small text on a 12-megapixel page went from CER 0.29 to 0.54 at 4 megapixels",
+    )
     invert_dark: bool = Field(True, description="invert images whose background is dark (light text, memes)")
     try_inverted: bool = Field(
         True,
@@ -79,6 +109,9 @@ class OcrConfig(BaseModel):
         "(meme captions: white letters with a black outline on a photo)",
     )
     retry_below_confidence: float = Field(60.0, ge=0, le=100, description="mean confidence that triggers retries")
+    stop_retries_when_sure: bool = Field(
+        True, description="skip the remaining retries once one reads at retry_below_confidence or above"
+    )
     light_threshold: int = Field(200, ge=0, le=254, description="R, G and B above this count as white lettering")
     fallback_languages: Annotated[str, Field(pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")] | None = Field(
         "vie+eng",
@@ -88,6 +121,11 @@ class OcrConfig(BaseModel):
     deskew: bool = Field(True, description="straighten text rotated by up to max_skew_deg")
     max_skew_deg: float = Field(10.0, ge=0, le=45)
     binarize: bool = Field(False, description="feed Tesseract an Otsu-binarised image instead of grayscale")
+    engine: EngineName = Field(
+        "auto",
+        description="tesserocr (Tesseract loaded in this process) or pytesseract (a `tesseract` process per pass); "
+        f"auto: ${ENGINE_ENV} when set, else tesserocr when installed, else pytesseract",
+    )
 
     @field_validator("psm")
     @classmethod
@@ -117,13 +155,22 @@ class OcrResult(BaseModel):
     passes: int = 1
 
 
-# ---------------------------------------------------------------------------------------------- availability
+# ---------------------------------------------------------------------------------------------- engines
 
 
 def _tesseract() -> Any:
     import pytesseract
 
     return pytesseract
+
+
+def _tesserocr() -> Any | None:
+    """The tesserocr module, or None when it is not installed (pytesseract is the fallback)."""
+    try:
+        import tesserocr
+    except ImportError:
+        return None
+    return tesserocr
 
 
 @lru_cache(maxsize=8)
@@ -139,11 +186,212 @@ def _package(lang: str) -> str:
     return f"tesseract-ocr-{lang.lower().replace('_', '-')}"
 
 
-def check_ocr(languages: str | None = None) -> None:
-    """Raise OcrUnavailable, naming the package to install, unless Tesseract can read `languages`
+def _missing_data(languages: str) -> OcrUnavailable:
+    pkgs = " ".join(_package(lang) for lang in languages.split("+"))
+    return OcrUnavailable(f"tesseract cannot load {languages} language data: apt-get install {pkgs}")
+
+
+def _timed_out(config_timeout_s: float) -> OcrTimeout:
+    return OcrTimeout(f"OCR timed out after {config_timeout_s:g} s")
+
+
+_TSV_COLUMNS = (
+    "level",
+    "page_num",
+    "block_num",
+    "par_num",
+    "line_num",
+    "word_num",
+    "left",
+    "top",
+    "width",
+    "height",
+    "conf",
+)
+
+
+def parse_tsv(tsv: str) -> dict[str, list[Any]]:
+    """Tesseract's TSV (with or without its header row) as pytesseract's `Output.DICT`: integer columns,
+    confidences truncated to integers as pytesseract does, so both engines feed `_words` the same values."""
+    out: dict[str, list[Any]] = {c: [] for c in (*_TSV_COLUMNS, "text")}
+    for line in tsv.splitlines():
+        cells = line.split("\t")
+        if len(cells) < len(_TSV_COLUMNS) or cells[0] == "level":
+            continue
+        for name, value in zip(_TSV_COLUMNS, cells, strict=False):
+            out[name].append(int(float(value)))
+        out["text"].append("\t".join(cells[len(_TSV_COLUMNS) :]))
+    return out
+
+
+class _Engine(Protocol):
+    name: str
+
+    def languages(self) -> tuple[str, ...]:
+        """Languages whose data this engine can load."""
+        ...
+
+    def image_to_data(
+        self, image: Image.Image, languages: str, psm: int, timeout_s: float, config_timeout_s: float
+    ) -> dict[str, list[Any]]:
+        """One Tesseract pass: pytesseract's `Output.DICT` of `image_to_data`."""
+        ...
+
+
+class _PytesseractEngine:
+    """A `tesseract` process per pass (about 0.1 s of start-up and language loading each)."""
+
+    name = "pytesseract"
+
+    def languages(self) -> tuple[str, ...]:
+        return _languages(str(_tesseract().pytesseract.tesseract_cmd))
+
+    def image_to_data(
+        self, image: Image.Image, languages: str, psm: int, timeout_s: float, config_timeout_s: float
+    ) -> dict[str, list[Any]]:
+        pt = _tesseract()
+        try:
+            data: dict[str, list[Any]] = pt.image_to_data(
+                image, lang=languages, config=f"--psm {psm}", timeout=timeout_s, output_type=pt.Output.DICT
+            )
+        except pt.TesseractNotFoundError as e:
+            raise OcrUnavailable(f"tesseract is not installed: {INSTALL_HINT}") from e
+        except pt.TesseractError as e:
+            msg = str(getattr(e, "message", e))
+            if "Failed loading language" in msg or "Error opening data file" in msg:
+                raise _missing_data(languages) from e
+            raise OcrError(f"tesseract failed: {msg}") from e
+        except RuntimeError as e:
+            if "timeout" in str(e).lower():
+                raise _timed_out(config_timeout_s) from e
+            raise
+        return data
+
+
+_TESSDATA_DIRS = (
+    "/usr/share/tesseract-ocr/*/tessdata",  # Debian, Ubuntu (tesseract-ocr-vie)
+    "/usr/share/tessdata",  # Fedora, Arch
+    "/usr/local/share/tessdata",
+    "/opt/homebrew/share/tessdata",
+)
+
+
+def tessdata_dir() -> str | None:
+    """Where tesserocr finds the language data: $TESSDATA_PREFIX, else the system packages' folder (the
+    wheel's compiled-in default is its build machine's). None when no folder holds any traineddata."""
+    return _find_tessdata(os.environ.get("TESSDATA_PREFIX"))
+
+
+@lru_cache(maxsize=8)
+def _find_tessdata(env: str | None) -> str | None:
+    """Looked up once per process (and $TESSDATA_PREFIX): every pass asks for its engine."""
+    candidates = [env] if env else []
+    for pattern in _TESSDATA_DIRS:
+        candidates += sorted(glob.glob(pattern), reverse=True)  # newest Tesseract version first
+    for folder in candidates:
+        if any(Path(folder).glob("*.traineddata")):
+            return os.path.join(folder, "")
+    return None
+
+
+class _TesserocrEngine:
+    """Tesseract loaded in this process: a pool of initialised `PyTessBaseAPI`s per language set, one per
+    concurrent reader (an instance is not thread-safe; tesserocr releases the GIL while it recognises,
+    so threads read in parallel). Instances are kept for the life of the process."""
+
+    name = "tesserocr"
+
+    def __init__(self, module: Any, datapath: str) -> None:
+        self._tr, self._datapath = module, datapath
+        self._idle: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+        self._langs: tuple[str, ...] | None = None
+
+    def languages(self) -> tuple[str, ...]:
+        if self._langs is None:
+            self._langs = tuple(self._tr.get_languages(self._datapath)[1])
+        return self._langs
+
+    def _acquire(self, languages: str) -> Any:
+        with self._lock:
+            idle = self._idle.setdefault(languages, [])
+            if idle:
+                return idle.pop()
+        try:
+            # debug_file: Tesseract's notes ("Estimating resolution as ...") would go to the server's stderr
+            api = self._tr.PyTessBaseAPI(path=self._datapath, lang=languages, variables={"debug_file": os.devnull})
+        except RuntimeError as e:
+            raise _missing_data(languages) from e
+        if set(languages.split("+")) - set(api.GetLoadedLanguages()):  # Tesseract skips what it cannot load
+            api.End()
+            raise _missing_data(languages)
+        return api
+
+    def _release(self, languages: str, api: Any) -> None:
+        with self._lock:
+            self._idle.setdefault(languages, []).append(api)
+
+    def image_to_data(
+        self, image: Image.Image, languages: str, psm: int, timeout_s: float, config_timeout_s: float
+    ) -> dict[str, list[Any]]:
+        api = self._acquire(languages)
+        try:
+            api.SetPageSegMode(psm)
+            api.SetImage(image)
+            t0 = time.perf_counter()
+            if not api.Recognize(timeout=max(1, math.ceil(timeout_s * 1000))):
+                if time.perf_counter() - t0 >= 0.9 * timeout_s:
+                    raise _timed_out(config_timeout_s)
+                raise OcrError("tesseract failed to recognise the image")
+            tsv = api.GetTSVText(0)
+            api.Clear()  # frees the image and results now, not at this instance's next use
+        except OcrError:
+            api.Clear()
+            self._release(languages, api)
+            raise
+        except BaseException:
+            api.End()  # state unknown: not back into the pool
+            raise
+        self._release(languages, api)
+        return parse_tsv(tsv)
+
+
+def engine_name(requested: str = "auto") -> str:
+    """The engine `requested` resolves to: auto takes $VICAS_OCR_ENGINE when set, else tesserocr when it is
+    installed and finds language data, else pytesseract."""
+    name = requested
+    if name == "auto":
+        name = os.environ.get(ENGINE_ENV, "").strip().lower() or "auto"
+    if name not in ENGINES:
+        raise ValueError(f"unknown OCR engine {name!r} (${ENGINE_ENV}): use one of {', '.join(ENGINES)}")
+    if name == "auto":
+        name = "tesserocr" if _tesserocr() is not None and tessdata_dir() is not None else "pytesseract"
+    return name
+
+
+@lru_cache(maxsize=4)
+def _engine_named(name: str, datapath: str | None) -> _Engine:
+    if name == "pytesseract":
+        return _PytesseractEngine()
+    module = _tesserocr()
+    if module is None:
+        raise OcrUnavailable(f"tesserocr is not installed: pip install tesserocr (or {ENGINE_ENV}=pytesseract)")
+    if datapath is None:
+        raise OcrUnavailable(f"no Tesseract language data found (set TESSDATA_PREFIX): {INSTALL_HINT}")
+    return _TesserocrEngine(module, datapath)
+
+
+def get_engine(requested: str = "auto") -> _Engine:
+    """The engine for `OcrConfig.engine`: one per process and data folder, so loaded instances are reused."""
+    name = engine_name(requested)
+    return _engine_named(name, tessdata_dir() if name == "tesserocr" else None)
+
+
+def check_ocr(languages: str | None = None, engine: str = "auto") -> None:
+    """Raise OcrUnavailable, naming the package to install, unless the engine can read `languages`
     (by default those of `OcrConfig()`)."""
     languages = languages or OcrConfig().languages
-    have = _languages(str(_tesseract().pytesseract.tesseract_cmd))
+    have = get_engine(engine).languages()
     missing = [lang for lang in languages.split("+") if lang not in have]
     if missing:
         pkgs = " ".join(_package(lang) for lang in missing)
@@ -153,10 +401,10 @@ def check_ocr(languages: str | None = None) -> None:
         )
 
 
-def ocr_available(languages: str | None = None) -> bool:
-    """True when Tesseract and the language data are installed (for tests and server start-up checks)."""
+def ocr_available(languages: str | None = None, engine: str = "auto") -> bool:
+    """True when the engine and the language data are installed (for tests and server start-up checks)."""
     try:
-        check_ocr(languages)
+        check_ocr(languages, engine)
     except OcrUnavailable:
         return False
     return True
@@ -207,9 +455,21 @@ def _ink(gray: Image.Image) -> np.ndarray:
     return arr < otsu_threshold(arr)
 
 
-def _profile_score(ink: Image.Image, angle: float) -> float:
-    rows = np.asarray(ink.rotate(angle, resample=Image.Resampling.NEAREST, expand=True), dtype=np.float32).sum(axis=1)
-    return float(np.sum(np.diff(rows) ** 2))
+def _profile_score(xs: np.ndarray, ys: np.ndarray, angle: float) -> float:
+    """Sharpness of the row-ink profile after turning the ink points (offsets from the centre) by `angle`
+    degrees counter-clockwise: what rotating the mask and summing its rows gave (Image.rotate, 50 times
+    per pass, a tenth of the OCR time with tesserocr), at two thirds of the cost. Each point is shared
+    between the two rows it falls between: rounding to one row aliases with the pixel grid, and dense
+    noise (a photo) then looked sharpest at some angle. Empty rows at either end do not count, as in
+    the rotated mask."""
+    a = math.radians(angle)
+    pos = ys * math.cos(a) - xs * math.sin(a)
+    low = np.floor(pos)
+    frac = pos - low
+    idx = (low - low.min()).astype(np.intp)
+    n = int(idx.max()) + 2
+    profile = np.bincount(idx, weights=1.0 - frac, minlength=n) + np.bincount(idx + 1, weights=frac, minlength=n)
+    return float(np.sum(np.diff(np.trim_zeros(profile)) ** 2))
 
 
 def estimate_skew(gray: Image.Image, max_deg: float = 10.0) -> float:
@@ -222,15 +482,18 @@ def estimate_skew(gray: Image.Image, max_deg: float = 10.0) -> float:
     mask = _ink(thumb)
     if mask.mean() < 0.002 or mask.mean() > 0.6:  # blank, or no clear text polarity
         return 0.0
-    ink = Image.fromarray((mask * 255).astype(np.uint8), "L")
+    rows, cols = np.nonzero(mask)
+    # an integer centre: at angle 0 every point stays on its own row
+    ys = rows.astype(np.float64) - mask.shape[0] // 2
+    xs = cols.astype(np.float64) - mask.shape[1] // 2
     coarse = np.arange(-max_deg, max_deg + 1e-9, 0.5)
-    scores = [_profile_score(ink, float(a)) for a in coarse]
+    scores = [_profile_score(xs, ys, float(a)) for a in coarse]
     best = float(coarse[int(np.argmax(scores))])
     fine = np.arange(best - 0.4, best + 0.41, 0.1)
-    scores = [_profile_score(ink, float(a)) for a in fine]
+    scores = [_profile_score(xs, ys, float(a)) for a in fine]
     best = float(fine[int(np.argmax(scores))])
     # only a clear gain over the unrotated profile counts (a photo has no preferred angle)
-    if abs(best) < 0.3 or max(scores) < 1.05 * _profile_score(ink, 0.0):
+    if abs(best) < 0.3 or max(scores) < 1.05 * _profile_score(xs, ys, 0.0):
         return 0.0
     return round(best, 2)
 
@@ -285,32 +548,11 @@ def _prepare(gray: Image.Image, scale: float, angle: float, config: OcrConfig) -
 def _run_tesseract(
     image: Image.Image, config: OcrConfig, deadline: float, languages: str | None = None
 ) -> dict[str, list[Any]]:
-    pt = _tesseract()
     remaining = deadline - time.perf_counter()
     if remaining <= 0:
-        raise OcrTimeout(f"OCR timed out after {config.timeout_s:g} s")
-    try:
-        data: dict[str, list[Any]] = pt.image_to_data(
-            image,
-            lang=languages or config.languages,
-            config=f"--psm {config.psm}",
-            timeout=remaining,
-            output_type=pt.Output.DICT,
-        )
-    except pt.TesseractNotFoundError as e:
-        raise OcrUnavailable(f"tesseract is not installed: {INSTALL_HINT}") from e
-    except pt.TesseractError as e:
-        msg = str(getattr(e, "message", e))
-        if "Failed loading language" in msg or "Error opening data file" in msg:
-            langs = languages or config.languages
-            pkgs = " ".join(_package(lang) for lang in langs.split("+"))
-            raise OcrUnavailable(f"tesseract cannot load {langs} language data: apt-get install {pkgs}") from e
-        raise OcrError(f"tesseract failed: {msg}") from e
-    except RuntimeError as e:
-        if "timeout" in str(e).lower():
-            raise OcrTimeout(f"OCR timed out after {config.timeout_s:g} s") from e
-        raise
-    return data
+        raise _timed_out(config.timeout_s)
+    engine = get_engine(config.engine)
+    return engine.image_to_data(image, languages or config.languages, config.psm, remaining, config.timeout_s)
 
 
 SURE = 50.0  # word confidence (0-100) that counts when passes are compared
@@ -383,14 +625,14 @@ def _light_text(image: Image.Image, threshold: int = 200) -> Image.Image | None:
 def _fallback_usable(cfg: OcrConfig) -> bool:
     if not cfg.fallback_languages or cfg.fallback_languages == cfg.languages:
         return False
-    have = _languages(str(_tesseract().pytesseract.tesseract_cmd))
+    have = get_engine(cfg.engine).languages()
     return all(lang in have for lang in cfg.fallback_languages.split("+"))
 
 
 def read_text(image: Image.Image, config: OcrConfig | None = None) -> OcrResult:
     """Recognise the text in `image`; word boxes are given in the original image's pixels."""
     cfg = config or OcrConfig()
-    check_ocr(cfg.languages)
+    check_ocr(cfg.languages, cfg.engine)
     t0 = time.perf_counter()
     deadline = t0 + cfg.timeout_s
     gray = _to_gray(image)
@@ -409,31 +651,38 @@ def read_text(image: Image.Image, config: OcrConfig | None = None) -> OcrResult:
         words = _words(_run_tesseract(view.image, cfg, deadline, languages))
         return _Pass(view, words, inv, src, languages)
 
-    best = first = run(gray, 1.0, inverted)  # a timeout here is an OcrError: nothing was read
+    area = gray.width * gray.height
+    base = min(1.0, math.sqrt(cfg.max_read_pixels / area)) if cfg.max_read_pixels else 1.0
+    best = first = run(gray, base, inverted)  # a timeout here is an OcrError: nothing was read
     # Further passes are optional: each must beat the best so far, and one that runs out of
     # time ends the search with what was read, rather than failing the image.
-    candidates: list[Callable[[], _Pass | None]] = []
+    candidates: list[tuple[bool, Callable[[], _Pass | None]]] = []  # (a retry for an unsure read, pass)
     if first.conf < cfg.retry_below_confidence:
         # unsure: read the near-white lettering alone, and read with the fallback languages
         light = _light_text(image, cfg.light_threshold) if cfg.try_inverted else None
         if light is not None:
-            candidates.append(lambda: run(light, 1.0, True))
+            candidates.append((True, lambda: run(light, base, True)))
         if first.score > 0 and _fallback_usable(cfg):  # nothing read surely: no text to rescue
-            candidates.append(lambda: run(first.source, 1.0, first.inverted, first.view.angle, cfg.fallback_languages))
+            candidates.append(
+                (True, lambda: run(first.source, base, first.inverted, first.view.angle, cfg.fallback_languages))
+            )
 
     def upscaled() -> _Pass | None:
         h = _median_height(best.words)
         if not cfg.min_text_height_px or not 0 < h < cfg.min_text_height_px:
             return None
-        limit = math.sqrt(cfg.max_pixels / max(1, gray.width * gray.height))
-        scale = min(cfg.max_upscale, cfg.min_text_height_px / h, limit)
-        if scale <= 1.1:
+        limit = math.sqrt(cfg.max_pixels / max(1, area))
+        # h is in the pixels of the image that was read: a scaled-down read scales up from there
+        scale = min(cfg.max_upscale, best.view.scale * cfg.min_text_height_px / h, limit)
+        if scale <= 1.1 * best.view.scale:
             return None
         return run(best.source, scale, best.inverted, best.view.angle, best.languages)
 
-    candidates.append(upscaled)
+    candidates.append((False, upscaled))
     passes = 1
-    for candidate in candidates:
+    for retry, candidate in candidates:
+        if retry and cfg.stop_retries_when_sure and best.conf >= cfg.retry_below_confidence:
+            continue  # an earlier retry already read it surely
         try:
             other = candidate()
         except OcrTimeout:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import yaml
 
 from training import ocr_eval
 from vicas.engine import TextEngine
+from vicas.ocr import engine_name
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +55,7 @@ def test_evaluation_writes_metrics_plots_and_verdicts(tesseract, tiny_pipeline, 
     ocr_eval.main([*argv, "--metrics", str(metrics), "--plots", str(plots), "--no-progress"])
     m = json.loads(metrics.read_text())
     assert m["images"] == 6
+    assert m["engine"] == engine_name()  # the engine that set the seconds
     assert 0 <= m["cer"] <= 1 and 0 <= m["wer"] <= 1
     assert m["cer"] < 0.3  # large, clear text: a broken OCR path would be near 1
     assert set(m["by_condition"]) >= {"font", "size", "style", "rotation", "jpeg", "noise"}
@@ -91,6 +94,34 @@ def test_without_a_model_verdicts_are_skipped(tesseract, tmp_path):
     )
     m = json.loads(metrics.read_text())
     assert m["images"] == 2 and "verdict" not in m
+
+
+def test_the_engine_is_a_param_and_is_reported(tesseract, tmp_path):
+    metrics = tmp_path / "m.json"
+    params = _params(tmp_path, styles=["plain"], ocr={"engine": "pytesseract"})
+    argv = ["--params", str(params), "--texts", str(_texts(tmp_path)), "--model", str(tmp_path / "none")]
+    ocr_eval.main([*argv, "--metrics", str(metrics), "--plots", str(tmp_path / "p"), "--limit", "1", "--no-progress"])
+    assert json.loads(metrics.read_text())["engine"] == "pytesseract"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tesserocr") is None, reason="tesserocr is not installed")
+def test_engine_benchmark_reads_the_same_images_with_each_variant(tesseract, tmp_path):
+    from benchmarks import ocr_engines
+
+    out, rows = tmp_path / "engines.json", tmp_path / "per_image.csv"
+    argv = ["--params", str(_params(tmp_path, styles=["plain"])), "--texts", str(_texts(tmp_path)), "--n", "2"]
+    variants = ["--variant", "a=tesserocr", "--variant", 'b=pytesseract:{"min_text_height_px": 0}']
+    ocr_engines.main([*argv, "--repeats", "2", *variants, "--out", str(out), "--per-image", str(rows)])
+    report = json.loads(out.read_text())
+    assert report["images"] == 2 and report["repeats"] == 2
+    a, b = report["variants"]["a"], report["variants"]["b"]
+    assert (a["engine"], b["engine"]) == ("tesserocr", "pytesseract")
+    assert b["overrides"] == {"min_text_height_px": 0, "engine": "pytesseract"}
+    assert a["images"] == b["images"] == 2 and a["cer"] < 0.3 and b["cer"] < 0.3
+    assert a["seconds_p50"] > 0 and b["seconds_p50"] > 0 and 0 <= b["same_text_as_a"] <= 1
+    per_image = list(csv.DictReader(rows.open(encoding="utf-8")))
+    assert [r["variant"] for r in per_image] == ["a", "a", "b", "b"]
+    assert [r["id"] for r in per_image[:2]] == [r["id"] for r in per_image[2:]]  # the same images
 
 
 def test_missing_prepared_data_says_what_to_do(tesseract, tmp_path):
