@@ -3,21 +3,43 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= train,serve,bulk,dev
+# every pinned version for Python 3.11 and the extras above (not `nudity`); `make lock` refreshes it
+LOCK ?= requirements/lock-py311.txt
+LOCK_FLAGS ?=
 
-.PHONY: system setup pipeline run serve test lint clean
+.PHONY: system setup lock pipeline run serve test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+# Python 3.11: the locked versions, then the project itself without resolving again. Another Python (3.12 and
+# 3.13 serve: EXTRAS=serve) or a narrower EXTRAS: the project's own ranges, resolved by pip (unlocked).
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
+	@if $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' && \
+	    [ "$(EXTRAS)" = "train,serve,bulk,dev" ]; then \
+	  $(BIN)/python -m pip install --quiet -r $(LOCK) && \
+	  $(BIN)/python -m pip install --quiet --no-deps -e .; \
+	else \
+	  echo "not the locked set (Python 3.11, EXTRAS=train,serve,bulk,dev): installing .[$(EXTRAS)] unlocked"; \
+	  $(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'; \
+	fi
 	touch $@
 
 system:  ## Debian packages beside Python: Tesseract + Vietnamese data (OCR), fonts for the generated images
 	@./scripts/system-packages.sh
 
 setup: system $(VENV)/.installed  ## system packages, then .venv with the project and all extras
+
+lock: | $(BIN)/python  ## refresh the lock from pyproject.toml (pip's resolver; LOCK_FLAGS=--upgrade to move pins)
+	$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  (echo "make lock needs Python 3.11 in $(VENV)"; exit 1)
+	$(BIN)/python -m pip install --quiet 'pip-tools>=7.4'
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet $(LOCK_FLAGS) --extra train,serve,bulk,dev \
+	  --no-emit-index-url --no-emit-find-links --strip-extras --allow-unsafe -o $(LOCK) pyproject.toml
+	@! grep -E '^(nvidia-|cuda|triton)' $(LOCK) | grep -v '^nvidia-ml-py==' || \
+	  (echo "$(LOCK) pulls CUDA packages: keep torch at the CPU build"; exit 1)
+	@grep -q '^torch==2.13.0+cpu$$' $(LOCK) || (echo "$(LOCK) does not pin the CPU torch 2.13.0"; exit 1)
 
 pipeline: setup  ## run the DVC pipeline offline: data, training, baseline, export, evaluation
 	. $(BIN)/activate && dvc repro

@@ -108,7 +108,8 @@ class TrainTextConfig(StageConfig):
     max_minutes: float = Field(
         45.0, gt=0, description="safety stop on wall-clock minutes; max_steps is the budget (reproducible)"
     )
-    eval_every: int = Field(250, ge=1)
+    eval_every: int = Field(250, ge=1, description="steps between dev evaluations (and resumable checkpoints)")
+    log_every: int = Field(20, ge=1, description="steps between dvclive records of the training losses")
     watch_rows: int = Field(3000, ge=10, description="dev rows watched for early stopping (all own rows + a sample)")
     patience: int = Field(4, ge=1)
     lr: float = Field(5e-5, gt=0)

@@ -28,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 from tqdm import tqdm
 
+from training.versioning import created_at, input_version
 from vicas.conversation import (
     FEATURES,
     STAGES,
@@ -182,7 +183,11 @@ def train(data: Path, out: Path, metrics_path: Path, c: float, max_negative_rate
     dev_risks = np.array([model.assess(as_conversation(r)).risk for r in dev_rows])
     dev_labels = np.array([harmful(r) for r in dev_rows], dtype=np.int8)
     model.threshold = pick_threshold(dev_risks, dev_labels, max_negative_rate)
+    # named by its inputs (code, params, conversations), not by its output: retraining the same gives the same
+    made = input_version("train_conversations", {"c": c, "max_negative_rate": max_negative_rate}, {"data": data})
+    model.version = f"vicas-conversation@{made.version}"
     report = {
+        "version": model.version,
         "split_sizes": {k: len(v) for k, v in sorted(splits.items())},
         "threshold": round(model.threshold, 4),
         "max_negative_rate_on_dev": max_negative_rate,
@@ -190,7 +195,15 @@ def train(data: Path, out: Path, metrics_path: Path, c: float, max_negative_rate
         "dev": evaluate(model, dev_rows),
         "test": evaluate(model, test_rows),
     }
-    model.save(out, {"trained_on": report["split_sizes"], "threshold_rule": f"dev negatives <= {max_negative_rate}"})
+    model.save(
+        out,
+        {
+            "trained_on": report["split_sizes"],
+            "threshold_rule": f"dev negatives <= {max_negative_rate}",
+            "created_at": created_at(),
+            "version_inputs": made.parts,
+        },
+    )
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return report

@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{args.data / f'{split}.jsonl'} is missing: run `dvc repro prepare` first")
 
     train = [str(r["norm"]) for r in load_rows(args.data / "train.jsonl")]  # prepare's normalised text
-    restorer = DiacriticsRestorer.fit(train, cfg.min_count, cfg.discount)
+    # counting the n-grams of every training text takes a while on the full data: show it
+    counting = tqdm(train, desc="count syllable n-grams", unit="text", mininterval=5)
+    restorer = DiacriticsRestorer.fit(counting, cfg.min_count, cfg.discount)
     args.out.mkdir(parents=True, exist_ok=True)
     restorer.save(args.out / FILE_NAME)
 

@@ -2,9 +2,11 @@
 
 The exported folder is all serving needs: `model.onnx`, `model.int8.onnx`,
 `tokenizer.json`, `calibration.json`, `manifest.json` (checksums, versions, the
-normalisation fingerprint, parity figures). Export fails loudly when the ONNX
-outputs drift from PyTorch's beyond tolerance, or when int8 quantisation changes
-too many decisions.
+normalisation fingerprint, parity figures), and `README.md`, a Hugging Face model
+card. The version is derived from the inputs (training/versioning.py), never the
+clock, and is stamped with the contract and normalisation versions into each ONNX
+file's metadata. Export fails loudly when the ONNX outputs drift from PyTorch's
+beyond tolerance, or when int8 quantisation changes too many decisions.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import argparse
 import hashlib
 import json
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,13 @@ import joblib
 import numpy as np
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
+from tqdm import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from training.config import ExportTextConfig, load_section
 from training.text_data import collate, encode_rows, load_rows
 from training.text_model import NATIVE_HEADS, ExportWrapper, HarmClassifier
+from training.versioning import created_at, input_version, library_versions, onnx_props, stamp_onnx
 from vicas.diacritics import FILE_NAME as DIACRITICS_FILE_NAME
 from vicas.engine import TextEngine, read_special_ids
 from vicas.inference import Calibration, severity_probabilities
@@ -36,6 +39,8 @@ from vicas.stacking import Stacking
 from vicas.taxonomy import CATEGORIES
 
 NGRAM_FILE = "ngram.npz"
+MODEL_NAME = "vicas-text"
+HEADS_FILE = "heads.safetensors"
 
 
 class ExportParityError(RuntimeError):
@@ -43,8 +48,21 @@ class ExportParityError(RuntimeError):
 
 
 def load_trained(folder: Path) -> tuple[HarmClassifier, Any]:
+    """The trained model: the encoder as `from_pretrained` reads it and the heads beside it (train_text), or
+    the older layout (`model.pt` + `encoder_config/` + `tokenizer/`)."""
+    if (folder / HEADS_FILE).exists():
+        from safetensors.torch import load_file
+
+        # eager attention traces into a graph that keeps dynamic batch and sequence shapes
+        encoder = AutoModel.from_pretrained(folder, add_pooling_layer=False, attn_implementation="eager")
+        model = HarmClassifier(encoder, encoder.config.hidden_size)
+        missing = model.load_state_dict(load_file(str(folder / HEADS_FILE)), strict=False)
+        unexpected_heads = [k for k in missing.missing_keys if not k.startswith("encoder.")]
+        if unexpected_heads or missing.unexpected_keys:
+            raise ValueError(f"{folder / HEADS_FILE}: heads do not match the model ({missing})")
+        model.eval()
+        return model, AutoTokenizer.from_pretrained(folder)
     config = AutoConfig.from_pretrained(folder / "encoder_config")
-    # eager attention traces into a graph that keeps dynamic batch and sequence shapes
     encoder = AutoModel.from_config(config, add_pooling_layer=False, attn_implementation="eager")
     model = HarmClassifier(encoder, config.hidden_size)
     model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
@@ -115,7 +133,7 @@ def parity_report(
 def dev_outputs(engine: TextEngine, dev: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Per dev row, the engine's text-level severity and native logits, and the normalised text."""
     sev, nat, norms = [], [], []
-    for start in range(0, len(dev), 256):
+    for start in tqdm(range(0, len(dev), 256), desc="dev outputs", unit="batch", leave=False, mininterval=5):
         raw = engine.infer([str(r["text"]) for r in dev[start : start + 256]])
         s, n = engine.text_logits(raw)
         sev.append(s)
@@ -255,12 +273,33 @@ def export(
     baseline: Path | None = None,
     diacritics: Path | None = None,
 ) -> Manifest:
+    """Export, calibrate and check the trained model into `out`; the manifest is written last, when it passed."""
+    # the version names the inputs (code, params, files), so re-exporting the same inputs gives the same one
+    made = input_version(
+        "export_text",
+        {"export_text": cfg.model_dump(mode="json"), "base_model": base_model},
+        {
+            "trained": trained,
+            "train": data / "train.jsonl",
+            "dev": data / "dev.jsonl",
+            "baseline": baseline if cfg.ngram_weight > 0 else None,
+            "diacritics": diacritics,
+        },
+    )
+    exported_at = created_at()
+    steps = tqdm(total=7, desc="export_text", unit="step")  # each step takes minutes on the full dev split
+    steps.set_postfix_str("ONNX fp32")
     model, tokenizer = load_trained(trained)
     out.mkdir(parents=True, exist_ok=True)
     fp32_path, int8_path = out / "model.onnx", out / "model.int8.onnx"
     export_onnx(model, fp32_path, cfg.opset)
     model.eval()  # the exporter can leave modules in training mode (dropout on): parity needs eval
+    steps.update()
+    steps.set_postfix_str("int8")
     quantize_int8(fp32_path, int8_path, cfg)
+    for path in (fp32_path, int8_path):  # the file says what it is, even without its manifest
+        stamp_onnx(path, onnx_props(f"{MODEL_NAME}@{made.version}", cfg.opset))
+    steps.update()
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
     shutil.copy(trained / "calibration.json", out / "calibration.json")
     if diacritics is not None:  # before any dev pass: calibration sees unaccented dev texts as serving will
@@ -275,16 +314,17 @@ def export(
     data_version = digest.hexdigest()[:16]
 
     stacking: Stacking | None = None
+    libraries = library_versions()
 
     def manifest(parity: dict[str, float]) -> Manifest:
         files = ["model.onnx", "model.int8.onnx", "tokenizer.json", "calibration.json", "calibration.int8.json"]
         files += [NGRAM_FILE] if stacking else []
         files += [DIACRITICS_FILE_NAME] if diacritics is not None else []
         return Manifest(
-            name="vicas-text",
-            version=datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+            name=MODEL_NAME,
+            version=made.version,
             kind="text",
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            created_at=exported_at,
             base_model=base_model,
             files={f: sha256_file(out / f) for f in files},
             default_onnx="model.int8.onnx" if cfg.serve_int8 else "model.onnx",
@@ -300,6 +340,8 @@ def export(
             policy_version=load_policy().version,
             stacking=stacking,
             diacritics_file=DIACRITICS_FILE_NAME if diacritics is not None else None,
+            version_inputs=made.parts,
+            libraries=libraries,
         )
 
     # each ONNX file gets its own calibration, fitted on its own dev outputs (int8 shifts probabilities a
@@ -307,6 +349,7 @@ def export(
     shutil.copy(out / "calibration.json", out / "calibration.int8.json")
     manifest(parity={}).write(out)
     dev = load_rows(data / "dev.jsonl")
+    steps.set_postfix_str("n-gram stacking")
     if cfg.ngram_weight > 0:
         if baseline is None:
             raise ValueError("export_text.ngram_weight > 0 needs the baseline model (--baseline)")
@@ -314,10 +357,14 @@ def export(
         engine = TextEngine(out, "model.onnx", check_files=False)
         stacking = fit_stacking(engine, ngram, dev, cfg.ngram_weight, cfg.fit_ngram_weights)
         manifest(parity={}).write(out)
+    steps.update()
     for onnx_file, cal_file in (("model.onnx", "calibration.json"), ("model.int8.onnx", "calibration.int8.json")):
+        steps.set_postfix_str(f"calibrate {onnx_file}")
         fitted = calibrate_engine(TextEngine(out, onnx_file, check_files=False), dev, cfg)
         (out / cal_file).write_text(fitted.model_dump_json(indent=2), encoding="utf-8")
+        steps.update()
     manifest(parity={}).write(out)
+    steps.set_postfix_str("parity and int8 gate")
     enc = encode_rows(dev[: cfg.parity_examples], tokenizer, cfg.max_length)
     batches = [collate(enc[i : i + 16], int(tokenizer.pad_token_id)) for i in range(0, len(enc), 16)]
     calibration = Calibration.model_validate_json((out / "calibration.json").read_text())
@@ -341,10 +388,18 @@ def export(
             f"int8 loses {report['int8_macro_f1_drop_points']} macro-F1 points on dev "
             f"(at most {cfg.int8_max_f1_drop}); set export_text.serve_int8: false or retrain"
         )
+    steps.update()
     if problems:
+        steps.close()
         raise ExportParityError("export parity check failed: " + "; ".join(problems))
     final = manifest(report)
+    steps.set_postfix_str("model card")
+    from training.model_card import write_export_card
+
+    write_export_card(final, out)
     final.write(out)
+    steps.update()
+    steps.close()
     return final
 
 

@@ -4,10 +4,24 @@ CPU-friendly by default (params.yaml `train_text`): the vocabulary is trimmed to
 the pieces the data uses, only the first layers are kept, sequences are capped
 and batched by length. The budget is a number of steps, so a run does not depend
 on what else the machine is doing; `max_minutes` is only a safety stop. Early
-stopping watches dev macro-F1. The run is recorded with dvclive, so
-`dvc exp run -S train_text.lr=...` and `dvc exp show` work. The same module runs
-under `accelerate launch` on several GPUs. The calibration written here is the
-PyTorch model's; export fits each ONNX file's own.
+stopping watches dev macro-F1 on a subset of dev. The run is recorded with dvclive
+(`train/*` every `log_every` steps, `train_eval/dev_subset_macro_f1_presence` at each
+evaluation, each at the step it was measured), so `dvc exp run -S train_text.lr=...`
+and `dvc exp show` work. The same module runs under `accelerate launch` on several
+GPUs. The calibration written here is the PyTorch model's; export fits each ONNX
+file's own.
+
+Resume: at each evaluation the run's state (weights, optimiser, scheduler, random
+generators: `accelerate` `save_state`; the step, the best weights so far) goes to a
+checkpoint folder that is no DVC output (`models/checkpoints/train_text`). A run
+stopped there, by a kill or by the safety stop, continues from its last evaluation
+when started again on the same inputs (code, params, data: training/versioning.py);
+a finished run removes it.
+
+The trained folder loads with `transformers`: `AutoModel.from_pretrained(folder)` is
+the encoder, `AutoTokenizer.from_pretrained(folder)` its tokenizer; the heads are
+beside them in `heads.safetensors` (the model is a custom head over a transformers
+encoder, not a transformers model class).
 """
 
 from __future__ import annotations
@@ -16,7 +30,9 @@ import argparse
 import json
 import math
 import os
+import shutil
 import time
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +56,17 @@ from training.text_data import (
     weighted_batches,
 )
 from training.text_model import NATIVE_HEADS, VIHOS_CATEGORIES, HarmClassifier, ModelOutput, native_slices
+from training.versioning import input_version
 from training.vocab import trim_vocabulary
 from vicas.diacritics import DiacriticsRestorer
 from vicas.taxonomy import CATEGORIES
 
 VIHOS_IDX = [CATEGORIES.index(c) for c in VIHOS_CATEGORIES]
+HEADS_FILE = "heads.safetensors"  # read by training/export_text.py load_trained
+DEV_METRIC = "train_eval/dev_subset_macro_f1_presence"  # not evaluate's model/dev_macro_f1_calibrated
+CHECKPOINT_POINTER = "latest"
+# params a resumed run may change: the safety stop (raise it and continue) and the CPU threads
+RESUME_FREE = frozenset({"max_minutes", "threads"})
 
 
 def native_class_weights(data: list[Encoded], cap: float) -> dict[str, torch.Tensor]:
@@ -175,6 +197,66 @@ def early_stopping_subset(dev: list[Encoded], rows: int, seed: int) -> list[Enco
     return own + [rest[i] for i in sorted(picked)]
 
 
+def run_fingerprint(cfg: TrainTextConfig, base_dir: Path, prepared: Path, diacritics: Path | None) -> str:
+    """What a checkpoint must have been made from to be resumed: this code, these params (less `RESUME_FREE`),
+    this base model, data and restorer."""
+    params = cfg.model_dump(mode="json", exclude=set(RESUME_FREE))
+    inputs = {f"data:{s}": prepared / f"{s}.jsonl" for s in ("train", "dev", "test")}
+    return input_version("train_text", params, {"base": base_dir, "diacritics": diacritics, **inputs}).version
+
+
+def resumable(checkpoint_dir: Path | None, fingerprint: str) -> dict[str, Any] | None:
+    """The last checkpoint's state when it was made from the same inputs; None otherwise (a fresh start)."""
+    if checkpoint_dir is None or not (checkpoint_dir / CHECKPOINT_POINTER).is_file():
+        return None
+    folder = checkpoint_dir / (checkpoint_dir / CHECKPOINT_POINTER).read_text(encoding="utf-8").strip()
+    try:
+        state: dict[str, Any] = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if state.get("fingerprint") != fingerprint:
+        tqdm.write(f"train_text: the checkpoint in {checkpoint_dir} was made from other inputs; starting over")
+        return None
+    return {**state, "folder": folder}
+
+
+def save_checkpoint(
+    accelerator: Accelerator, checkpoint_dir: Path, state: dict[str, Any], best: dict[str, torch.Tensor] | None
+) -> None:
+    """Everything needed to go on from this step, in a new folder; the pointer moves to it only once it is
+    complete, so a run killed while saving resumes from the previous one."""
+    from safetensors.torch import save_file
+
+    folder = checkpoint_dir / f"step-{state['step']:07d}"
+    accelerator.save_state(str(folder / "accelerate"))
+    if accelerator.is_main_process:
+        if best is not None:
+            save_file(best, str(folder / "best.safetensors"))
+        (folder / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+        tmp = checkpoint_dir / f"{CHECKPOINT_POINTER}.tmp"
+        tmp.write_text(folder.name, encoding="utf-8")
+        os.replace(tmp, checkpoint_dir / CHECKPOINT_POINTER)
+        for old in checkpoint_dir.glob("step-*"):
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def trim_live_history(live: Any, last_step: int) -> None:
+    """Drop dvclive rows logged after the checkpoint a run resumes from (they are logged again)."""
+    import csv
+
+    for tsv in Path(live.plots_dir, "metrics").rglob("*.tsv"):
+        with tsv.open(encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f, delimiter="\t"))
+        if not rows or "step" not in rows[0]:
+            continue
+        col = rows[0].index("step")
+        kept = [rows[0]] + [r for r in rows[1:] if int(r[col]) <= last_step]
+        with tsv.open("w", encoding="utf-8", newline="") as f:
+            csv.writer(f, delimiter="\t").writerows(kept)
+
+
 def train(
     cfg: TrainTextConfig,
     base_dir: Path,
@@ -182,7 +264,14 @@ def train(
     out_dir: Path,
     live: Any | None = None,
     restorer: DiacriticsRestorer | None = None,
+    checkpoint_dir: Path | None = None,
+    diacritics_file: Path | None = None,
 ) -> dict[str, Any]:
+    """Train, evaluating on a dev subset every `eval_every` steps; with `checkpoint_dir`, checkpoint there at each
+    evaluation and resume from the last one made from the same inputs (`diacritics_file`: the restorer's file,
+    part of those inputs)."""
+    fingerprint = run_fingerprint(cfg, base_dir, prepared, diacritics_file) if checkpoint_dir is not None else ""
+    resume = resumable(checkpoint_dir, fingerprint)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.set_num_threads(cfg.threads) if cfg.threads else None
@@ -229,13 +318,37 @@ def train(
 
     best_f1, best_state, best_step, bad_evals = -1.0, None, 0, 0
     history: list[dict[str, float]] = []
-    # each process of a multi-GPU run (`accelerate launch`) draws its own batches: with one process the
-    # offset is 0 and the run is the single-process run
-    seed = cfg.seed + accelerator.process_index
-    batches = weighted_batches(train_data, cfg.source_weights, cfg.batch_size, cfg.max_steps, seed)
-    progress = tqdm(total=cfg.max_steps, desc="train_text", mininterval=10)
     step = 0
+    if resume is not None:
+        from safetensors.torch import load_file
+
+        # weights, optimiser, scheduler and random generators as they were after the checkpoint's step
+        accelerator.load_state(str(resume["folder"] / "accelerate"))
+        step, best_f1, best_step = resume["step"], resume["best_f1"], resume["best_step"]
+        bad_evals, history = resume["bad_evals"], resume["history"]
+        if (resume["folder"] / "best.safetensors").exists():
+            best_state = load_file(str(resume["folder"] / "best.safetensors"))
+        if live is not None:
+            trim_live_history(live, step)
+        tqdm.write(f"train_text: resuming from the checkpoint at step {step} ({resume['folder']})")
+    resumed_from = step
+    # from_pretrained leaves the encoder in eval mode (dropout off) until the first evaluation's model.train():
+    # train mode from the first step, so a resumed run trains as the run it continues
+    model.train()
+    # each process of a multi-GPU run (`accelerate launch`) draws its own batches: with one process the
+    # offset is 0 and the run is the single-process run; a resumed run skips the batches already trained on
+    seed = cfg.seed + accelerator.process_index
+    batches = islice(weighted_batches(train_data, cfg.source_weights, cfg.batch_size, cfg.max_steps, seed), step, None)
+    progress = tqdm(total=cfg.max_steps, initial=step, desc="train_text", mininterval=10)
     stop_reason = "max_steps"
+
+    def checkpoint() -> None:
+        if checkpoint_dir is not None:
+            state = {"fingerprint": fingerprint, "step": step, "best_f1": best_f1, "best_step": best_step}
+            save_checkpoint(
+                accelerator, checkpoint_dir, state | {"bad_evals": bad_evals, "history": history}, best_state
+            )
+
     for items in batches:
         batch = {k: v.to(accelerator.device) for k, v in collate(items, pad_id).items()}
         out = model(batch["input_ids"], batch["attention_mask"])
@@ -247,32 +360,37 @@ def train(
         optimizer.zero_grad()
         step += 1
         progress.update(1)
-        if live is not None and step % 20 == 0:
+        if live is not None and step % cfg.log_every == 0:
+            live.step = step  # before logging: each value is recorded at the step it was measured
             live.log_metric("train/loss", loss.item())
             for k, v in parts.items():
                 live.log_metric(f"train/{k}", v)
-            live.step = step
         if step % cfg.eval_every == 0 or step == cfg.max_steps:
             unwrapped = accelerator.unwrap_model(model)
             preds = predict(unwrapped, watch_data, pad_id, desc="dev")
             f1 = macro_f1_presence(preds["severity"], watch_data)
-            history.append({"step": step, "dev_macro_f1": f1, "loss": loss.item()})
+            history.append({"step": step, "dev_subset_macro_f1_presence": f1, "loss": loss.item()})
             if live is not None:
-                live.log_metric("dev/macro_f1_presence", f1)
-                live.next_step()
+                live.step = step
+                live.log_metric(DEV_METRIC, f1)
+                live.next_step()  # writes the summary and plots for `dvc exp show` while the run goes on
             progress.set_postfix(dev_f1=round(f1, 4))
-            if f1 > best_f1 + 1e-4:
+            improved = f1 > best_f1 + 1e-4
+            if improved:
                 best_f1, best_step, bad_evals = f1, step, 0
                 best_state = {k: v.detach().cpu().clone() for k, v in unwrapped.state_dict().items()}
             else:
                 bad_evals += 1
-                if bad_evals >= cfg.patience:
-                    stop_reason = f"early stopping: no dev gain in {cfg.patience} evaluations"
-                    break
+            checkpoint()
+            if not improved and bad_evals >= cfg.patience:
+                stop_reason = f"early stopping: no dev gain in {cfg.patience} evaluations"
+                break
         if (time.time() - started) / 60 > cfg.max_minutes:
             # a safety stop, not the plan: a stopped run depends on machine load, so say so loudly
             stop_reason = f"safety stop after {cfg.max_minutes} minutes at step {step} of {cfg.max_steps}"
             tqdm.write(f"train_text: {stop_reason}; the machine is slower or busier than the profile assumes")
+            if step % cfg.eval_every:
+                checkpoint()  # run it again to go on from here
             break
     progress.close()
 
@@ -292,14 +410,22 @@ def train(
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return {"steps": step, "process": accelerator.process_index}
-    torch.save(final.state_dict(), out_dir / "model.pt")
-    final.encoder.config.save_pretrained(out_dir / "encoder_config")
-    tokenizer.save_pretrained(out_dir / "tokenizer")
+    from safetensors.torch import save_file
+
+    # `from_pretrained` reads the folder: the encoder (config.json, model.safetensors) and its tokenizer; the
+    # heads beside them
+    final.encoder.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    heads = {k: v.detach().cpu().contiguous() for k, v in final.state_dict().items() if not k.startswith("encoder.")}
+    save_file(heads, str(out_dir / HEADS_FILE))
     (out_dir / "calibration.json").write_text(calibration.model_dump_json(indent=2), encoding="utf-8")
+    if checkpoint_dir is not None and not stop_reason.startswith("safety stop"):
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)  # done: a safety stop keeps it, to go on from there
     summary = {
         "steps": step,
+        "resumed_from_step": resumed_from,
         "best_step": best_step,
-        "best_dev_macro_f1_presence": round(best_f1, 4),
+        "best_dev_subset_macro_f1_presence": round(best_f1, 4),
         "stop_reason": stop_reason,
         "minutes": round((time.time() - started) / 60, 2),
         "data_minutes": prep_minutes,
@@ -324,17 +450,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--diacritics", type=Path, help="diacritics restorer (diacritics stage): train on texts as serving reads them"
     )
+    parser.add_argument(
+        "--checkpoints",
+        type=Path,
+        help="checkpoint folder, outside the DVC outputs (default: checkpoints/<out name> beside --out)",
+    )
+    parser.add_argument("--fresh", action="store_true", help="start over: delete the checkpoints instead of resuming")
     args = parser.parse_args(argv)
     cfg = load_section(args.params, "train_text", TrainTextConfig)
     restorer = DiacriticsRestorer.load(args.diacritics) if args.diacritics else None
+    checkpoints: Path = args.checkpoints or args.out.parent / "checkpoints" / args.out.name
+    if args.fresh and os.environ.get("RANK", "0") == "0":
+        shutil.rmtree(checkpoints, ignore_errors=True)
     # under `accelerate launch` only the main process (RANK 0) records the run
     if args.no_live or os.environ.get("RANK", "0") != "0":
-        summary = train(cfg, args.base, args.data, args.out, restorer=restorer)
+        summary = train(cfg, args.base, args.data, args.out, None, restorer, checkpoints, args.diacritics)
     else:
         from dvclive import Live
 
-        with Live(dir="dvclive/train_text", save_dvc_exp=True, dvcyaml=None) as live:
-            summary = train(cfg, args.base, args.data, args.out, live, restorer)
+        # a resumed training goes on with the run's dvclive history instead of starting a new one
+        resuming = resumable(checkpoints, run_fingerprint(cfg, args.base, args.data, args.diacritics)) is not None
+        with Live(dir="dvclive/train_text", save_dvc_exp=True, dvcyaml=None, resume=resuming) as live:
+            summary = train(cfg, args.base, args.data, args.out, live, restorer, checkpoints, args.diacritics)
             live.summary.update({k: v for k, v in summary.items() if k != "history"})
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
 

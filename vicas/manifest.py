@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from vicas.stacking import Stacking
 from vicas.taxonomy import CATEGORIES
@@ -43,9 +43,15 @@ def normalizer_fingerprint() -> str:
 class Manifest(BaseModel):
     format: int = MANIFEST_FORMAT
     name: str
-    version: str
+    version: str = Field(
+        description="derived from the inputs (code, params, data: training/versioning.py), not the clock: the "
+        "same inputs give the same version"
+    )
     kind: str = Field(description="'text' or 'image'")
-    created: str
+    created_at: str = Field(
+        validation_alias=AliasChoices("created_at", "created"),
+        description="when it was exported (UTC): metadata, not part of the version",
+    )
     base_model: str
     files: dict[str, str] = Field(description="file name -> sha256")
     default_onnx: str = Field(description="the ONNX file serving loads (int8 by default)")
@@ -60,6 +66,19 @@ class Manifest(BaseModel):
         None, description="the categories the model's output covers, in order (None: all of `categories`)"
     )
     image_size: int | None = Field(None, description="image models: square input side in pixels")
+    imagenet_onnx: str | None = Field(
+        None,
+        description="image models: the pretrained backbone with its 1000-class ImageNet layer, as it was before "
+        "fine-tuning: real-photo cues (weapons, drinks, slot machines; vicas/imagenet_cues.py)",
+    )
+    open_nsfw_calibration: str | None = Field(
+        None, description="image models: the severity thresholds of the open_nsfw nudity reader (vicas/open_nsfw.py)"
+    )
+    heads_domain: str | None = Field(
+        None,
+        description="image models: ImageNet features of the heads' training pictures and the similarity a picture "
+        "needs for the heads to be read (vicas/imagenet_cues.py HeadsDomain); None: the heads read every picture",
+    )
     calibrations: dict[str, str] = Field(
         default_factory=lambda: {"model.onnx": "calibration.json"},
         description="ONNX file -> its calibration file: each exported model is calibrated on dev itself",
@@ -73,6 +92,12 @@ class Manifest(BaseModel):
     data_version: str = Field("", description="sha256 (16 hex) of the prepared train and dev files it learned from")
     policy_version: str = Field("", description="the policy the thresholds were evaluated with")
     training: dict[str, object] = Field(default_factory=dict)
+    version_inputs: dict[str, str] = Field(
+        default_factory=dict, description="what the version was derived from: role -> sha256 prefix (code, params, ...)"
+    )
+    libraries: dict[str, str] = Field(
+        default_factory=dict, description="library versions at export (torch, onnxruntime, tokenizers, ...)"
+    )
 
     def loaded_files(self, onnx_file: str | None = None) -> list[str]:
         """Every file serving reads from the folder for this model (besides the manifest)."""
@@ -86,6 +111,8 @@ class Manifest(BaseModel):
                 names.append(self.stacking.ngram_file)
             if self.diacritics_file:
                 names.append(self.diacritics_file)
+        if self.kind == "image":
+            names += [n for n in (self.imagenet_onnx, self.open_nsfw_calibration, self.heads_domain) if n]
         return names
 
     def write(self, folder: Path) -> None:

@@ -30,6 +30,10 @@ from functools import cache
 from pathlib import Path
 
 TEENCODE_PATH = Path(__file__).parent / "resources" / "teencode.tsv"
+# The rules above, by number: raise it when a change alters the model's view of some text, so the version
+# stamped in each exported model says which rules it learned with (vicas.manifest.normalizer_fingerprint()
+# catches every edit, this names them).
+NORMALIZATION_VERSION = "1"
 
 _ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"}
 _HOMOGLYPHS = str.maketrans(

@@ -61,4 +61,4 @@ def test_train_text_under_accelerate_launch_with_two_processes(tiny_pipeline, tm
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "training.json").read_text())
     assert summary["steps"] == 6
-    assert (out / "model.pt").exists() and (out / "calibration.json").exists()
+    assert (out / "heads.safetensors").exists() and (out / "calibration.json").exists()

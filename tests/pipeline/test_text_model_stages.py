@@ -171,13 +171,21 @@ def test_evaluate_writes_metrics_plots_and_card(pipeline):
     )
     flat = json.loads((root / "m.json").read_text())
     for system in ("model", "baseline"):
-        assert f"{system}/dev_macro_f1" in flat
+        assert f"{system}/dev_macro_f1_calibrated" in flat
         assert f"{system}/vihsd_macro_f1" in flat
         assert f"{system}/robust_no_diacritics_macro_f1" in flat
     assert "model/vihos_span_f1" in flat
     assert (root / "plots" / "reliability.png").exists()
     card = (root / "card.md").read_text()
     assert "Model card" in card and "authored" in card
+    # a Hugging Face card: front matter with the evaluation's figures as `model-index`
+    from huggingface_hub import ModelCard
+
+    front = ModelCard(card).data.to_dict()
+    assert front["language"] == "vi" and front["base_model"] == "tiny-test-bert"
+    measured = {m["value"] for r in front["model-index"][0]["results"] for m in r["metrics"]}
+    assert flat["model/own_test_macro_f1"] in measured and flat["model/vihsd_macro_f1"] in measured
+    assert "model/dev_macro_f1" not in flat  # named for what it is: all dev rows, thresholds fitted there
     # the ratings table: own test and the held-out real-text labels, the band as served, the review share
     details = json.loads((root / "d.json").read_text())
     assert details["real_test_rows"] == 2  # the two held-out labelled rows, never trained on
