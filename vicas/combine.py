@@ -8,7 +8,13 @@ Every piece of evidence names the part that produced it (`source`):
 - `text`: the submitted text, or the visible text of a page (offsets into it);
 - `image:N:ocr`: words read in image N (offsets into that image's `ocr_text`, with boxes);
 - `image:N:visual`: the visual classifier on image N (the whole image's box);
-- `image:N:nudity`: the optional nudity detector on image N (the detection's box).
+- `image:N:nudity`: the optional nudity detector on image N (the detection's box);
+- `image:N:open_nsfw`: the real-photo nudity reader on image N (whole image; text "nsfw 0.93", its P(nsfw));
+- `image:N:imagenet`: an ImageNet class cue on image N (whole image; text "revolver 0.83", its probability).
+
+The real-photo readers (open_nsfw, ImageNet cues) join like the others: each raises its category to the
+severity it reads, names itself among the image's sources, and counts its probability as the category's
+score only when it fires (their raw scores are not calibrated on the contract's labels).
 
 Pure functions over predictions: no model, no Pillow, so it is easy to test.
 """
@@ -50,6 +56,19 @@ class ImageReading:
     visual_severities: dict[str, int] = field(default_factory=dict)
     visual_scores: dict[str, float] = field(default_factory=dict)
     nudity: list[tuple[str, int, float, Box]] = field(default_factory=list)  # (label, severity, score, box)
+    open_nsfw: float | None = None  # open_nsfw's P(nsfw); None when it did not read the image
+    open_nsfw_severity: int = 0  # the `sexual` severity its calibration gives that score
+    cues: list[tuple[str, int, str, float]] = field(default_factory=list)  # (category, severity, label, prob)
+    heads_similarity: float | None = None  # closeness to the heads' training pictures (None: not measured)
+    heads_read: bool = True  # False: outside the heads' domain (a photograph): the heads were not read
+
+    def photo_findings(self) -> list[tuple[str, int, str, float, str]]:
+        """The real-photo readers' findings: (category, severity, reader, probability, evidence text)."""
+        out = []
+        if self.open_nsfw is not None and self.open_nsfw_severity > 0:
+            out.append(("sexual", self.open_nsfw_severity, "open_nsfw", self.open_nsfw, f"nsfw {self.open_nsfw:.2f}"))
+        out += [(cat, v, "imagenet", p, f"{label} {p:.2f}") for cat, v, label, p in self.cues if v > 0]
+        return out
 
     def boxes_for_span(self, start: int, end: int) -> tuple[Box, ...]:
         return tuple(b for s, e, b in self.ocr_words if s < end and e > start)
@@ -62,7 +81,7 @@ class ImagePart:
     index: int
     reading: ImageReading
     severities: dict[str, int]
-    sources: dict[str, list[str]]  # category -> ["ocr", "visual", "nudity"]
+    sources: dict[str, list[str]]  # category -> ["ocr", "visual", "nudity", "open_nsfw", "imagenet"]
     ocr: TextPrediction | None
 
 
@@ -96,7 +115,7 @@ def _text_evidence(pred: TextPrediction, source: str, reading: ImageReading | No
 def image_part(
     index: int, reading: ImageReading, ocr: TextPrediction | None
 ) -> tuple[ImagePart, list[SourcedEvidence]]:
-    """An image's severities (max of OCR text, visual model, nudity detector) and its evidence."""
+    """An image's severities (max of OCR text, visual model, real-photo readers, nudity detector) and evidence."""
     sev = dict.fromkeys(CATEGORIES, 0)
     sources: dict[str, list[str]] = {}
     evidence: list[SourcedEvidence] = []
@@ -117,6 +136,9 @@ def image_part(
         if v > 0:
             score = reading.visual_scores.get(cat, 0.0)
             evidence.append(SourcedEvidence(cat, f"image:{index}:visual", score, boxes=(whole,)))
+    for cat, v, reader, score, text in reading.photo_findings():
+        raise_to(cat, v, reader)
+        evidence.append(SourcedEvidence(cat, f"image:{index}:{reader}", score, text=text, boxes=(whole,)))
     for label, v, score, box in reading.nudity:
         raise_to("sexual", v, "nudity")
         evidence.append(SourcedEvidence("sexual", f"image:{index}:nudity", score, text=label, boxes=(box,)))
@@ -146,9 +168,11 @@ def combine(
         if ocr is not None:
             part_scores = [max(a, ocr.scores.get(c, 0.0)) for a, c in zip(part_scores, CATEGORIES, strict=True)]
         scores = {c: max(scores[c], s) for c, s in zip(CATEGORIES, part_scores, strict=True)}
-    for part in parts:  # a nudity detection is certain enough to count as the category's score
+    for part in parts:  # a nudity detection or a real-photo finding is certain enough to count as the score
         for _, v, score, _ in part.reading.nudity:
             scores["sexual"] = max(scores["sexual"], score if v else 0.0)
+        for cat, _, _, score, _ in part.reading.photo_findings():
+            scores[cat] = max(scores[cat], score)
     return ItemPrediction(sev, {c: round(v, 4) for c, v in scores.items()}, evidence, text, parts)
 
 

@@ -26,9 +26,9 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -55,6 +55,7 @@ PDQ_REDUCE_TO = 1024
 UNCROP_FRACTIONS = (0.015, 0.03, 0.05, 0.075, 0.10)
 
 _HEX = re.compile(r"^[0-9a-f]+$")
+T = TypeVar("T")
 
 
 class HashListError(ValueError):
@@ -366,3 +367,44 @@ def apply_matches(pred: ItemPrediction, matches: list[HashMatch]) -> ItemPredict
         evidence=evidence,
         images=parts,
     )
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """How images are matched against the lists; the API's settings (VICAS_PDQ_*) fill it, the CLI and bulk
+    scoring use the same defaults."""
+
+    max_distance: int = DEFAULT_PDQ_MAX_DISTANCE
+    min_quality: int = DEFAULT_PDQ_MIN_QUALITY
+    uncrop: bool = True
+
+
+def match_images(
+    index: HashIndex,
+    images: list[Image.Image],
+    digests: list[tuple[str, str] | None],
+    settings: MatchSettings = MatchSettings(),
+) -> tuple[list[ImageHashes], list[HashMatch]]:
+    """Every image's hashes and its match in the lists, before any model reads the image (nothing to do while
+    no list is loaded). The API, `vicas classify` and bulk scoring all match this way; a matched image is then
+    never read (`unmatched`)."""
+    if not images or not len(index):
+        return [], []
+    uncrop = UNCROP_FRACTIONS if settings.uncrop else ()
+    hashes = [hash_image(image, d, uncrop) for image, d in zip(images, digests, strict=True)]
+    found = [index.match(k, h, settings.max_distance, settings.min_quality) for k, h in enumerate(hashes)]
+    return hashes, [m for m in found if m is not None]
+
+
+def unmatched_readings(
+    read: Callable[[list[T]], list[ImageReading]],
+    images: list[T],
+    sizes: list[tuple[int, int]],
+    matches: list[HashMatch],
+) -> list[ImageReading]:
+    """The readings of an item's images in order, `read` called on the unmatched ones only: a matched image
+    stands as its size and a neutral name (`matched_reading`); no model, OCR or detector sees it."""
+    matched = {m.image for m in matches}
+    todo = [img for k, img in enumerate(images) if k not in matched]
+    done = iter(read(todo) if todo else [])
+    return [matched_reading(k, *sizes[k]) if k in matched else next(done) for k in range(len(images))]

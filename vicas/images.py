@@ -118,16 +118,22 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def read_image_file(path: str | Path, limits: ImageLimits | None = None) -> Image.Image:
+def read_image_bytes(path: str | Path, limits: ImageLimits | None = None) -> bytes:
+    """An image file's bytes, its size checked before reading it."""
     p = Path(path)
     limits = limits or ImageLimits()
     try:
         size = p.stat().st_size
+        if size > limits.max_bytes:
+            raise ImageError(f"{p} has {size:,} bytes; the limit is {limits.max_bytes:,}", status=413)
+        return p.read_bytes()
     except OSError as e:
         raise ImageError(f"cannot read image file {p}: {e.strerror or e}") from e
-    if size > limits.max_bytes:
-        raise ImageError(f"{p} has {size:,} bytes; the limit is {limits.max_bytes:,}", status=413)
-    return open_image(p.read_bytes(), limits, name=str(p))
+
+
+def read_image_file(path: str | Path, limits: ImageLimits | None = None) -> Image.Image:
+    limits = limits or ImageLimits()
+    return open_image(read_image_bytes(path, limits), limits, name=str(path))
 
 
 def decode_base64(value: str, name: str = "image") -> bytes:

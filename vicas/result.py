@@ -25,7 +25,9 @@ class EvidenceSpan(BaseModel):
     source: str = Field(
         "text",
         description="'text' (the submitted text or the page's visible text), 'image:N:ocr' (words read in "
-        "image N), 'image:N:visual' (the visual classifier), 'image:N:nudity' (the optional nudity detector), "
+        "image N), 'image:N:visual' (the visual classifier), 'image:N:open_nsfw' (the real-photo nudity reader), "
+        "'image:N:imagenet' (an ImageNet object cue, `text` names the class), 'image:N:nudity' (the optional "
+        "NudeNet detector), "
         "'image:N:hash' (image N is in a hash list of known abuse material: `text` names the list)",
     )
     start: int | None = Field(
@@ -50,7 +52,8 @@ class ImageResult(BaseModel):
     band: Band
     severities: dict[str, int] = Field(description="categories this image shows (severity >= 1)")
     sources: dict[str, list[str]] = Field(
-        description="category -> which readers found it: ocr, visual, nudity, or hash (a hash-list match)"
+        description="category -> which readers found it: ocr, visual, open_nsfw, imagenet, nudity (NudeNet), or "
+        "hash (a hash-list match)"
     )
     ocr_text: str = Field(description="text read in the image (personal data masked)")
     ocr_confidence: float

@@ -87,6 +87,11 @@ def test_evaluation_writes_metrics_plots_and_card(tiny_image_pipeline):
     assert (tiny_image_pipeline["plots"] / "image_eval.png").stat().st_size > 1000
     card = tiny_image_pipeline["card"].read_text()
     assert "generated images" in card and "cannot detect real nudity" in card
+    # what each reader was trained on: drawings for the heads, ImageNet for the cues, real photos for open_nsfw
+    assert "**generated drawings**" in card and "**ImageNet photographs**" in card and "revolver (0.5)" in card
+    assert "**real photographs**" in card and "P(nsfw) >= 0.5 / 0.8 / 0.95 -> sexual 1 / 2 / 3" in card
+    assert "read only on pictures like those they learned from" in card
+    assert 0.5 <= metrics["heads_domain_test_kept"] <= 1.0 and 0 < metrics["heads_domain_threshold"] < 1
 
 
 def test_training_summary_and_help(tiny_image_pipeline, capsys):
@@ -98,3 +103,79 @@ def test_training_summary_and_help(tiny_image_pipeline, capsys):
             module.main(["--help"])
         assert e.value.code == 0
     assert "image" in capsys.readouterr().out
+
+
+def test_export_adds_the_pretrained_imagenet_network_and_the_open_nsfw_calibration(tiny_image_pipeline):
+    """Issue 16, items 1-2: the real-photo readers' files travel with the image model, under its checksums."""
+    from vicas.image_reader import build_image_reader
+    from vicas.imagenet_cues import DOMAIN_FILE, IMAGENET_FILE
+    from vicas.open_nsfw import CALIBRATION_FILE, OpenNsfwCalibration
+
+    folder = tiny_image_pipeline["model"]
+    manifest = load_manifest(folder)
+    assert manifest.imagenet_onnx == IMAGENET_FILE and manifest.open_nsfw_calibration == CALIBRATION_FILE
+    assert manifest.heads_domain == DOMAIN_FILE
+    assert {IMAGENET_FILE, CALIBRATION_FILE, DOMAIN_FILE} <= set(manifest.files) & set(manifest.loaded_files())
+    assert manifest.parity["imagenet_max_prob_diff_vs_torch"] <= 1e-3
+    assert 0 < manifest.parity["heads_domain_threshold"] < 1 and manifest.parity["heads_domain_references"] == 48
+    assert OpenNsfwCalibration.load(folder / CALIBRATION_FILE) == OpenNsfwCalibration()
+    visual = VisualEngine(folder)
+    reader = build_image_reader(visual, None)
+    assert reader is not None and reader.cues is not None and reader.open_nsfw is not None
+    assert reader.version.startswith(f"{visual.version}+imagenet-cues@") and "+open_nsfw-" in reader.version
+    quiet = build_image_reader(visual, None, imagenet_cues=False, open_nsfw=False)
+    assert quiet is not None and quiet.open_nsfw is None and quiet.cues is not None  # kept for the heads' domain
+    assert quiet.cues.cues == [] and quiet.version == f"{visual.version}+imagenet-domain"
+    # the exported network is ImageNet's, not the fine-tuned one: it names a real photo's subject
+    matplotlib = pytest.importorskip("matplotlib")
+    from pathlib import Path
+
+    from PIL import Image
+
+    photo = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
+    probs = reader.cues.probabilities([photo])[0]
+    assert int(probs.argmax()) == 652  # "military uniform"
+
+
+def test_the_heads_stay_silent_on_a_photograph_and_read_their_own_pictures(tiny_image_pipeline):
+    """Issue 16, item 2: heads learned from drawings fired on benign photos; they now read only their domain."""
+    matplotlib = pytest.importorskip("matplotlib")
+    from pathlib import Path
+
+    from PIL import Image
+
+    from vicas.image_reader import NamedImage, build_image_reader
+
+    reader = build_image_reader(VisualEngine(tiny_image_pipeline["model"]), None, open_nsfw=False)
+    assert reader is not None and reader.cues is not None and reader.cues.domain is not None
+    photo = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
+    dev = [r for r in read_image_manifest(tiny_image_pipeline["labels"]) if r.split == "dev"]
+    drawings = [NamedImage(r.path.name, e.image) for r, e in zip(dev, load_examples(dev, 1 << 14), strict=True)]
+    (on_photo, *on_drawings) = reader.read([NamedImage("grace_hopper.jpg", photo), *drawings])
+    assert not on_photo.heads_read and on_photo.visual_severities == {} and on_photo.visual_scores == {}
+    assert on_photo.heads_similarity is not None and on_photo.heads_similarity < reader.cues.domain.threshold
+    kept = [r for r in on_drawings if r.heads_read]
+    assert len(kept) >= 0.9 * len(drawings) and all(set(r.visual_scores) == set(VISUAL_CATEGORIES) for r in kept)
+
+
+def test_the_image_model_carries_its_own_open_nsfw_thresholds(tiny_image_pipeline, tmp_path):
+    import shutil
+
+    from vicas.image_reader import build_image_reader
+    from vicas.manifest import sha256_file
+    from vicas.open_nsfw import CALIBRATION_FILE, OpenNsfwCalibration
+
+    folder = tmp_path / "image"
+    shutil.copytree(tiny_image_pipeline["model"], folder)
+    (folder / CALIBRATION_FILE).write_text(OpenNsfwCalibration(thresholds=[0.6, 0.85, 0.97]).model_dump_json())
+    with pytest.raises(ManifestError, match="checksum"):
+        VisualEngine(folder)  # the thresholds are vouched for by the manifest like the weights
+    manifest = load_manifest(folder, check_files=False)
+    manifest.files[CALIBRATION_FILE] = sha256_file(folder / CALIBRATION_FILE)
+    manifest.write(folder)
+    reader = build_image_reader(VisualEngine(folder), None, imagenet_cues=False)
+    assert reader is not None and reader.open_nsfw is not None
+    assert reader.open_nsfw.calibration.thresholds == [0.6, 0.85, 0.97] and reader.version.endswith("@0.6/0.85/0.97")
+    (folder / "imagenet.onnx").write_bytes(b"not the network")
+    with pytest.raises(ManifestError, match="checksum"):
+        VisualEngine(folder)

@@ -179,6 +179,7 @@ def test_without_an_image_reader_images_are_refused(tiny_pipeline, tmp_path):
         model_dir=tiny_pipeline["model"],
         image_model_dir=None,
         ocr=False,
+        open_nsfw=False,  # every reader off: the default open_nsfw would read photos
         database_url=f"sqlite:///{tmp_path / 'n.db'}",
         spool_dir=tmp_path / "spool",
         require_api_key=False,
@@ -198,7 +199,7 @@ def _png(width: int, height: int) -> bytes:
 def test_images_are_counted_and_budgeted_before_any_is_decoded(client, monkeypatch):
     """Issue: a partner API that stays up, item 6: six 4 KB PNGs that decode to 100 MB each were decoded
     before the 422. Now the count and the request's pixel budget are checked from the headers first."""
-    import serving.api as api_module
+    import serving.classification as classification_module
     from vicas import images as images_module
 
     c, _ = client
@@ -209,7 +210,7 @@ def test_images_are_counted_and_budgeted_before_any_is_decoded(client, monkeypat
         decoded.append(name)
         return real_open(data, limits, name)
 
-    monkeypatch.setattr(api_module, "open_image", counting_open)
+    monkeypatch.setattr(classification_module, "open_image", counting_open)
     page = "<p>x</p>" + "".join(f'<img src="data:image/png;base64,{b64(_png(64, 64))}">' for _ in range(4))
     r = c.post("/v1/classify", json={"html": page})
     assert r.status_code == 413 and "4 images" in r.json()["detail"] and decoded == []

@@ -142,3 +142,64 @@ def test_conversations_in_bulk_and_classify_agree(fp32_model, tiny_conversations
     assert cli.main(argv) == 1
     lines = {r["id"]: r for r in map(json.loads, without.read_text(encoding="utf-8").splitlines())}
     assert "train_conversations" in lines["groom"]["error"] and "band" in lines["text"]
+
+
+def test_listed_pictures_are_blocked_in_classify_and_bulk(fp32_model, tmp_path, local_ray, tesseract, capsys):
+    """Issue 16 item 3: `vicas classify` and bulk scoring match images against the imported hash lists
+    (a re-encoded copy by PDQ, an exact copy by MD5, a page's data URI), like the API: child_sexual 3, band C,
+    the list named, and nothing read from the matched image; an unrelated picture is not matched."""
+    import base64
+    import hashlib
+    import io
+
+    from serving.db import make_engine, migrate
+    from serving.hashes import import_list
+    from tests.benign_images import photo_like
+    from vicas.hashes import parse_hash_list, pdq_hash
+
+    url = f"sqlite:///{tmp_path / 'lists.db'}"
+    migrate(url)
+    listed, other = photo_like(1), photo_like(2)
+    exact = tmp_path / "exact.png"
+    listed.save(exact)
+    copy = tmp_path / "copy.jpg"
+    listed.save(copy, quality=60)  # another file: only PDQ can match it
+    other.save(tmp_path / "other.png")
+    csv = f"hash,type\n{pdq_hash(listed)[0]},pdq\n{hashlib.md5(exact.read_bytes()).hexdigest()},md5\n"
+    import_list(make_engine(url), parse_hash_list(csv), "stand-in-list", "7", "test")
+    buf = io.BytesIO()
+    listed.save(buf, format="PNG")
+    page = f'<p>xem ảnh</p><img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    rows = [
+        {"id": "exact", "image": str(exact)},
+        {"id": "copy", "image": str(copy)},
+        {"id": "page", "html": page},
+        {"id": "other", "image": str(tmp_path / "other.png")},
+    ]
+    inp = tmp_path / "items.jsonl"
+    inp.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+
+    def check(results: dict[str, dict]) -> None:
+        for key, how in (("exact", "md5"), ("copy", "pdq"), ("page", None)):
+            r = results[key]
+            assert r["band"] == "C" and r["categories"]["child_sexual"]["severity"] == 3, key
+            (m,) = r["hash_matches"]
+            assert (m["list_name"], m["list_version"]) == ("stand-in-list", "7")
+            assert how is None or m["hash_type"] == how
+            image = r["images"][0]
+            assert not image.get("ocr_text") and str(tmp_path) not in json.dumps(image), "a matched image is not read"
+        other = results["other"]  # (the tiny model's own reading of it is arbitrary: not checked)
+        assert other["hash_matches"] == [] and not any(e["source"].endswith(":hash") for e in other["evidence"])
+
+    out = tmp_path / "classified.jsonl"
+    argv = ["classify", "--input", str(inp), "--output", str(out), "--model", str(fp32_model), "--hash-db", url]
+    assert cli.main(argv) == 0
+    assert "hash lists: 1 lists, 2 hashes" in capsys.readouterr().err
+    check({r["id"]: r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())})
+
+    scored = tmp_path / "scored"
+    run(BulkJob(inp, scored, fp32_model, block_size=2, workers=1, hash_db=url))
+    check({r["id"]: r for r in merged_rows(scored)})
+
+    assert cli.main([*argv[:-2], "--no-hash-lists"]) == 0  # switched off: the copies are read like any image
+    assert all(not r["hash_matches"] for r in map(json.loads, out.read_text(encoding="utf-8").splitlines()))

@@ -107,3 +107,32 @@ def test_text_only_results_are_unchanged_by_the_image_path():
     again = build_result(ItemPrediction.from_text(pred), load_policy(), "m@1")
     assert res == again and res.images == []
     assert res.evidence[0].source == "text" and res.evidence[0].boxes == []
+
+
+def test_real_photo_readers_join_the_image_verdict_with_named_evidence():
+    """open_nsfw and the ImageNet cues raise their categories like the other readers, each named as a source."""
+    r = reading("", visual={"violence": 2})
+    r.open_nsfw, r.open_nsfw_severity = 0.93, 2
+    r.cues = [("violence", 1, "revolver", 0.83), ("substances", 1, "beer bottle", 0.61)]
+    item = combine(None, [r], [None])
+    assert item.severities["sexual"] == 2 and item.severities["violence"] == 2 and item.severities["substances"] == 1
+    assert item.images[0].sources == {"violence": ["visual", "imagenet"], "sexual": ["open_nsfw"],
+                                      "substances": ["imagenet"]}  # fmt: skip
+    by_source = {(e.source, e.category): e for e in item.evidence}
+    nsfw = by_source["image:0:open_nsfw", "sexual"]
+    assert nsfw.text == "nsfw 0.93" and nsfw.score == 0.93 and nsfw.boxes == ((0, 0, 200, 100),)
+    assert by_source["image:0:imagenet", "violence"].text == "revolver 0.83"
+    assert by_source["image:0:imagenet", "substances"].text == "beer bottle 0.61"
+    # a firing reader's probability counts as the category's score when above the others' (visual: 0.8)
+    assert item.scores["sexual"] == 0.93 and item.scores["violence"] == 0.83 and item.scores["substances"] == 0.61
+    res = build_result(item, load_policy(), "m@1")
+    assert res.band is Band.T16 and {e.source for e in res.evidence} == {
+        "image:0:visual", "image:0:open_nsfw", "image:0:imagenet"}  # fmt: skip
+
+
+def test_a_quiet_real_photo_reading_adds_no_evidence_and_no_score():
+    r = reading("")
+    r.open_nsfw, r.open_nsfw_severity = 0.31, 0  # read, below the first threshold
+    item = combine(None, [r], [None])
+    assert item.evidence == [] and item.scores["sexual"] == 0.0 and item.severities["sexual"] == 0
+    assert item.images[0].sources == {}
