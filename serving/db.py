@@ -113,6 +113,53 @@ flagged_items = Table(
     Index("ix_flagged_items_queue_counts", *QUEUE_COUNTS_INDEX),
 )
 
+# Flagged items per (status, band, category set), kept by triggers on flagged_items (migration 0011) on every
+# insert, update and delete: the queue's counts under no filter but its status read these few hundred rows
+# instead of counting every item. A SQLite migration that recreates flagged_items must recreate the triggers.
+queue_counts = Table(
+    "queue_counts",
+    metadata,
+    Column("status", String(20), primary_key=True),
+    Column("band", String(4), primary_key=True),
+    Column("category_flags", String(400), primary_key=True),
+    Column("n", Integer, nullable=False),  # 0 once every item of the group is gone
+)
+
+# --- what reviewers see and how much (migration 0011) ---------------------------------------------
+# Per image of a flagged item, a small JPEG thumbnail (longest side THUMBNAIL_SIDE) sealed with VICAS_SECRET_KEY
+# like the item's original text (serving.review.service.seal_bytes), and the evidence boxes (OCR words, detector
+# boxes) scaled to it. Never for an image found in a hash list: that one is never kept in any form. Rows go
+# with their item (`vicas purge`).
+item_images = Table(
+    "item_images",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_key", String(100), nullable=False),  # the flagged item's
+    Column("image", SmallInteger, nullable=False),  # the image's index in the item
+    Column("width", SmallInteger, nullable=False),  # the thumbnail's size in pixels
+    Column("height", SmallInteger, nullable=False),
+    Column("thumbnail", Text, nullable=False),  # the JPEG, sealed (Fernet token, ASCII)
+    Column("boxes", Text, nullable=False),  # JSON: [{"category", "source", "box": [left, top, width, height]}]
+    Column("sensitive", Boolean, nullable=False, default=False),  # sexual or violent: blurred harder, labelled
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    UniqueConstraint("item_key", "image", name="uq_item_images_item_image"),  # a spooled item lands once
+)
+
+# Which items a reviewer opened, once per item and local day (Asia/Ho_Chi_Minh): the supervisor's report counts
+# the severe ones per reviewer and day (serving.review.service.SEVERE_SEVERITY)
+item_views = Table(
+    "item_views",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("reviewer", String(100), nullable=False),
+    Column("item_id", Integer, nullable=False),
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD in Vietnam's time: a reviewer's working day
+    Column("severe", Boolean, nullable=False),
+    Column("viewed_at", DateTime(timezone=True), nullable=False),  # the first view that day
+    UniqueConstraint("reviewer", "item_id", "day", name="uq_item_views_reviewer_item_day"),
+    Index("ix_item_views_day_reviewer", "day", "reviewer"),
+)
+
 verdicts = Table(
     "verdicts",
     metadata,

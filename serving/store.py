@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import InitVar, asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,16 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from serving.db import appeals, as_utc, flagged_items, login_throttle, reviews, verdicts
+from serving.db import (
+    appeals,
+    as_utc,
+    flagged_items,
+    item_images,
+    item_views,
+    login_throttle,
+    reviews,
+    verdicts,
+)
 from serving.queue_keys import keys_for
 from serving.spool import Spool
 from serving.urls import UrlError, host_of, is_public_suffix, normalize_host, normalize_url
@@ -40,9 +50,26 @@ class FlaggedItem:
     needs_review: bool = False  # the band decision's review outcome (vicas.band)
     under_rating_risk: float | None = None
     decision: dict[str, Any] | None = None  # band, actions, reasons, policy version: as decided, shown as such
+    # per image not found in a hash list: its sealed thumbnail and evidence boxes (serving/review/images.py),
+    # stored in item_images beside the row
+    images: list[dict[str, Any]] = field(default_factory=list)
+    # what makes `images`, called by `ready()` in FlagStore.save's worker thread: a thumbnail of a large image
+    # takes tens of milliseconds, which the event loop must not wait for (not a field: never serialised)
+    make_images: InitVar[Callable[[], list[dict[str, Any]]] | None] = None
+
+    def __post_init__(self, make_images: Callable[[], list[dict[str, Any]]] | None) -> None:
+        self._make_images = make_images
+
+    def ready(self) -> FlaggedItem:
+        """The item with its thumbnails made (once); FlagStore.save calls it before storing or spooling."""
+        if self._make_images is not None:
+            self.images = [*self.images, *self._make_images()]
+            self._make_images = None
+        return self
 
     def row(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("images")
         d["decision"] = json.dumps(self.decision, ensure_ascii=False) if self.decision is not None else None
         d["categories"] = json.dumps(self.categories, ensure_ascii=False)
         d["evidence"] = json.dumps(self.evidence, ensure_ascii=False)
@@ -105,6 +132,18 @@ class FlagStore:
                 conn.execute(select(flagged_items.c.item_key).where(flagged_items.c.item_key.in_(keys))).scalars()
             )
             conn.execute(stmt, [i.row() for i in items])
+            thumbnails = [
+                {**img, "boxes": json.dumps(img["boxes"], ensure_ascii=False), "item_key": i.item_key}
+                | {"created_at": datetime.fromisoformat(i.created_at)}
+                for i in items
+                if i.item_key not in present
+                for img in i.images
+            ]
+            if thumbnails:  # in the same transaction: an item is never stored without its thumbnails
+                conn.execute(
+                    dialect_insert(item_images).on_conflict_do_nothing(index_elements=["item_key", "image"]),
+                    thumbnails,
+                )
         return len(set(keys) - present)
 
     def _spool(self, items: list[FlaggedItem]) -> None:
@@ -114,6 +153,7 @@ class FlagStore:
         """'stored' or 'spooled'. Never raises for a database outage."""
         if not items:
             return "stored"
+        items = [i.ready() for i in items]
         try:
             self._insert(items)
             return "stored"
@@ -140,25 +180,38 @@ class FlagStore:
             return len(conn.execute(select(flagged_items.c.id)).all())
 
     def purge(self, retention_days: int) -> dict[str, int]:
-        """Delete what holds people's data once it is older than the retention period: flagged items, the
-        reviews of deleted items (their notes), appeals (their reasons) and failed-login records (client
-        addresses). Verdicts keep only normalised URLs and the audit log only hashes of free text, so they
-        stay. Returns the rows deleted per table."""
+        """Delete what holds people's data once it is older than the retention period: flagged items with
+        their image thumbnails, the reviews of deleted items (their notes), appeals (their reasons), reviewers'
+        item views and failed-login records (client addresses). Verdicts keep only normalised URLs and the
+        audit log only hashes of free text, so they stay. Returns the rows deleted per table (the newer
+        tables only when they had any)."""
         cutoff = datetime.now(UTC) - timedelta(days=retention_days)
         with self.engine.begin() as conn:
             items = conn.execute(delete(flagged_items).where(flagged_items.c.created_at < cutoff)).rowcount
             kept = select(flagged_items.c.id)
+            kept_keys = select(flagged_items.c.item_key)
+            thumbnails = conn.execute(
+                delete(item_images).where(
+                    or_(item_images.c.created_at < cutoff, item_images.c.item_key.not_in(kept_keys))
+                )
+            ).rowcount
             gone_reviews = conn.execute(
                 delete(reviews).where(or_(reviews.c.created_at < cutoff, reviews.c.item_id.not_in(kept)))
             ).rowcount
             gone_appeals = conn.execute(delete(appeals).where(appeals.c.created_at < cutoff)).rowcount
+            views = conn.execute(
+                delete(item_views).where(or_(item_views.c.viewed_at < cutoff, item_views.c.item_id.not_in(kept)))
+            ).rowcount
             logins = conn.execute(delete(login_throttle).where(login_throttle.c.window_start < cutoff)).rowcount
-        return {
+        counts = {
             "flagged items": int(items or 0),
             "reviews": int(gone_reviews or 0),
             "appeals": int(gone_appeals or 0),
             "login records": int(logins or 0),
         }
+        # tables added later (migration 0011) are named when they had rows to delete
+        extra = {"image thumbnails": int(thumbnails or 0), "item views": int(views or 0)}
+        return counts | {k: n for k, n in extra.items() if n}
 
 
 def record_verdict(

@@ -210,6 +210,7 @@ AUDIT_ACTIONS: Final[dict[str, str]] = {
     "decision:false_positive": N_("Decision: false positive"),
     "decision:second_confirm": N_("Decision: second review"),
     "reveal": N_("Personal data revealed"),
+    "image:unblur": N_("Image shown unblurred"),
     "appeal:create": N_("Appeal filed"),
     "appeal:upheld": N_("Appeal: upheld"),
     "appeal:overturned": N_("Appeal: overturned"),
@@ -240,6 +241,7 @@ AUDIT_FIELDS: Final[dict[str, str]] = {
     "disabled": N_("Disabled"),
     "lockout_cleared": N_("Lockout cleared"),
     "dir": N_("Folder"),
+    "image": N_("Image"),
 }
 _NAMES: Final[dict[str, Mapping[Any, str]]] = {
     "category": CATEGORY_NAMES,
@@ -385,6 +387,7 @@ _MESSAGE_SPECS: list[tuple[str, str, dict[str, _Param]]] = [
     (r"no item (?P<id>\d+)", N_("no item %(id)s"), {}),
     (r"no item (?P<id>\d+) for this partner", N_("no item %(id)s for this partner"), {}),
     (r"no such item", N_("no such item"), {}),
+    (r"no such image", N_("no such image"), {}),
     (
         r"this item has no sealed original \(no VICAS_SECRET_KEY when it was stored\)",
         N_("this item has no sealed original (no VICAS_SECRET_KEY when it was stored)"),

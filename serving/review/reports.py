@@ -13,6 +13,9 @@ Conventions (shared/TAXONOMY.md):
   with its reviewed band, keeps the model's categories in the counts, and is left out of precision and of
   the false positives;
 - a false positive is a reviewed item on which the reviewers kept no category at severity >= 1;
+- severe items seen (reviewer wellbeing): items a reviewer opened whose model categories reach severity 3
+  (serving.review.service.SEVERE_SEVERITY), each counted once per reviewer and day; the days are Vietnam's
+  (a reviewer's working day) and the period selects them by the day of the view, not of the item;
 - reviewer agreement compares independent decisions (confirm, change, false_positive) on items with two or
   more of them; a `second_confirm` copies the first reviewer's decision, so counting it would read as
   agreement by construction. Per category, an item is judged when the model or any reviewer marked the
@@ -225,6 +228,8 @@ def report_data(engine: Engine, start: date | None = None, end: date | None = No
             cat_items[cat] += 1
             cat_agree[cat] += len({cat in cats for _, cats in revs}) == 1
 
+    from serving.review.service import severe_views
+
     all_cats = _ordered_categories([*by_category, *flagged, *added, *cat_items])
     bands = [b.value for b in BAND_ORDER] + sorted(set(by_band) - {b.value for b in BAND_ORDER})
     return {
@@ -243,6 +248,8 @@ def report_data(engine: Engine, start: date | None = None, end: date | None = No
             c: {"flagged": flagged[c], "kept": kept[c], "added": added[c], "precision": _ratio(kept[c], flagged[c])}
             for c in all_cats
         },
+        # what the reviewers saw: severe items opened per reviewer and day (Vietnam's days in the period)
+        "severe_views": severe_views(engine, start, end),
         "agreement": {
             "items": len(multi),
             "band_agree": band_agree,
@@ -273,6 +280,7 @@ SECTION_TITLES: dict[str, str] = {
     "category_agreement": N_("Reviewer agreement by category (share)"),
     "category_items": N_("Items with two or more independent reviews, by category"),
     "category_agree": N_("Items where the reviewers agree, by category"),
+    "severe_views": N_("Severe items seen per reviewer and day (a category at severity 3; each item once a day)"),
 }
 KEY_LABELS: dict[str, dict[str, str]] = {
     "period": {"start": N_("From"), "end": N_("To"), "generated_at": N_("Generated at")},
@@ -283,6 +291,7 @@ KEY_LABELS: dict[str, dict[str, str]] = {
         "awaiting_second": N_("of which awaiting a second reviewer"),
         "false_positives": N_("False positives (reviewers kept no category)"),
     },
+    "severe_views": {"total": N_("All reviewers, all days")},
     "reviewer_agreement": {
         "items": N_("Items with two or more independent reviews"),
         "band_agree": N_("Items where the reviewers agree on the band"),
@@ -324,6 +333,9 @@ def key_label(lang: str, section: str, key: str) -> str:
         return name_of("decision", lang, key)
     if section == "by_partner" and key == NO_PARTNER:
         return gettext(lang, N_("(no partner)"))
+    if section == "severe_views":  # "reviewer/YYYY-MM-DD"
+        reviewer, _, day = key.rpartition("/")
+        return f"{reviewer}, {local_date(lang, day)}"
     return key
 
 
@@ -392,6 +404,9 @@ def report_rows(data: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
     rows += [("reviewer_agreement", k, agreement[k]) for k in ("items", "band_agree", "band_agreement")]
     for field in ("agreement", "items", "agree"):
         rows += [(f"category_{field}", c, a[field]) for c, a in agreement["by_category"].items()]
+    views = data.get("severe_views", {})
+    rows.append(("severe_views", "total", sum(n for days in views.values() for n in days.values())))
+    rows += [("severe_views", f"{r}/{day}", n) for r, days in views.items() for day, n in days.items()]
     return rows
 
 

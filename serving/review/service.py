@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, func, insert, literal, literal_column, select, tuple_, update
 
-from serving.db import appeals, flagged_items, reviews
+from serving.db import appeals, flagged_items, hash_matches, item_views, queue_counts, reviews
+from serving.db import item_images as item_images_table
 from serving.review import audit
 from serving.review.accounts import User
 from serving.store import record_verdict, stored_url
@@ -44,6 +45,16 @@ def seal(original: str, secret: str | None) -> str | None:
     return _fernet(secret).encrypt(original.encode("utf-8")).decode("ascii") if secret else None
 
 
+def seal_bytes(data: bytes, secret: str) -> str:
+    """Bytes (an image's thumbnail) sealed like an original text: same key, ASCII token."""
+    return str(_fernet(secret).encrypt(data).decode("ascii"))
+
+
+def unseal_bytes(token: str, secret: str) -> bytes:
+    """What seal_bytes sealed; cryptography's InvalidToken under another key."""
+    return bytes(_fernet(secret).decrypt(token.encode("ascii")))
+
+
 def reveal(engine: Engine, item_id: int, user: User, secret: str | None) -> str:
     """The unredacted text, for roles allowed to see it; the reveal is logged."""
     if not user.can("reveal"):
@@ -56,6 +67,111 @@ def reveal(engine: Engine, item_id: int, user: User, secret: str | None) -> str:
             raise ReviewError("this item has no sealed original (no VICAS_SECRET_KEY when it was stored)")
         audit.append(conn, user.username, "reveal", f"item:{item_id}")
     return str(_fernet(secret).decrypt(row[0].encode("ascii")).decode("utf-8"))
+
+
+# --- images: sealed thumbnails, blurred until a reviewer unblurs one (serving/review/images.py) ---------------
+
+
+def item_images(engine: Engine, item_key: str) -> list[dict[str, Any]]:
+    """An item's stored thumbnails without their pixels: index, size, evidence boxes, sensitivity."""
+    cols = [c for c in item_images_table.c if c.name != "thumbnail"]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(*cols).where(item_images_table.c.item_key == item_key).order_by(item_images_table.c.image)
+        ).mappings()
+        out = [dict(r) for r in rows]
+    for r in out:
+        r["boxes"] = json.loads(r["boxes"])
+    return out
+
+
+def _thumbnail(conn: Connection, item_id: int, image: int) -> tuple[str, bool] | None:
+    q = (
+        select(item_images_table.c.thumbnail, item_images_table.c.sensitive)
+        .select_from(item_images_table.join(flagged_items, flagged_items.c.item_key == item_images_table.c.item_key))
+        .where(flagged_items.c.id == item_id, item_images_table.c.image == image)
+    )
+    row = conn.execute(q).first()
+    return (str(row[0]), bool(row[1])) if row is not None else None
+
+
+def blurred_image(engine: Engine, item_id: int, image: int, secret: str | None) -> bytes:
+    """The thumbnail as the console first shows it, blurred: nothing to log. ReviewError when there is none."""
+    from serving.review.images import blurred
+
+    with engine.connect() as conn:
+        found = _thumbnail(conn, item_id, image)
+    if found is None or not secret:
+        raise ReviewError("no such image")
+    return blurred(unseal_bytes(found[0], secret), found[1])
+
+
+def unblur_image(engine: Engine, item_id: int, image: int, user: User, secret: str | None) -> bytes:
+    """The clear thumbnail, for a reviewer who chose to see it; the choice is written to the audit log."""
+    if not user.can("review"):
+        raise ReviewError("your role cannot review items")
+    with engine.begin() as conn:
+        found = _thumbnail(conn, item_id, image)
+        if found is None or not secret:
+            raise ReviewError("no such image")
+        audit.append(conn, user.username, "image:unblur", f"item:{item_id}", None, {"image": image + 1})
+    return unseal_bytes(found[0], secret)
+
+
+# --- what reviewers see: severe items per reviewer and day (their wellbeing) ----------------------------------
+
+# An item counts as severe for a reviewer's daily exposure when any category is at the contract's highest
+# severity (3: e.g. graphic violence, sexual abuse, self-harm instructions, a hash-list match). Bands are not
+# used: a T18 item can be graphic violence, and a C item can be a gambling advertisement.
+SEVERE_SEVERITY = 3
+
+
+def is_severe(cats: Mapping[str, Any]) -> bool:
+    """Whether an item's (model) categories reach SEVERE_SEVERITY."""
+    for value in cats.values():
+        try:
+            if isinstance(value, Mapping) and float(value.get("severity", 0) or 0) >= SEVERE_SEVERITY:
+                return True
+        except (TypeError, ValueError):
+            continue
+    return False
+
+
+def record_view(engine: Engine, item: Mapping[str, Any], reviewer: str, now: datetime | None = None) -> None:
+    """Note that `reviewer` opened `item` today (Vietnam's day); a second look the same day is not counted."""
+    from serving.review.i18n import TIMEZONE
+
+    now = now or datetime.now(UTC)
+    day = now.astimezone(TIMEZONE).date().isoformat()
+    row = {
+        "reviewer": reviewer,
+        "item_id": int(item["id"]),
+        "day": day,
+        "severe": is_severe(item.get("cats") or {}),
+        "viewed_at": now,
+    }
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    with engine.begin() as conn:
+        conn.execute(dialect_insert(item_views).values(**row).on_conflict_do_nothing())
+
+
+def severe_views(engine: Engine, start: date | None = None, end: date | None = None) -> dict[str, dict[str, int]]:
+    """Severe items seen per reviewer and day (Vietnam's days, both ends inclusive): {reviewer: {day: n}}."""
+    conds: list[ColumnElement[bool]] = [item_views.c.severe.is_(True)]
+    if start is not None:
+        conds.append(item_views.c.day >= start.isoformat())
+    if end is not None:
+        conds.append(item_views.c.day <= end.isoformat())
+    keys = (item_views.c.reviewer, item_views.c.day)
+    q = select(*keys, func.count()).where(*conds).group_by(*keys).order_by(*keys)
+    out: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for reviewer, day, n in conn.execute(q):
+            out.setdefault(str(reviewer), {})[str(day)] = int(n)
+    return out
 
 
 # --- queue ---------------------------------------------------------------------------------------
@@ -149,14 +265,29 @@ def _after(cursor: QueueCursor) -> ColumnElement[bool]:
     return tuple_(*_QUEUE_ORDER) > tuple_(*(literal(v, c.type) for v, c in zip(values, _QUEUE_ORDER, strict=True)))
 
 
-def _queue_counts(conn: Connection, conds: list[ColumnElement[bool]]) -> dict[str, Any]:
-    """Counts of every item under the filter, per band and per flagged category: grouped in SQL by status, band
-    and category set, the order of ix_flagged_items_queue_counts (read from the index alone, a few hundred
-    groups at most), then added up here."""
-    keys = (flagged_items.c.status, flagged_items.c.band, flagged_items.c.category_flags)
+def _status_only(f: QueueFilter) -> bool:
+    """A filter on the status alone: its counts are in queue_counts, kept by triggers (migration 0011)."""
+    return not (f.band or f.category or f.partner or f.date_from or f.date_to or f.source) and f.max_confidence is None
+
+
+def _queue_counts(conn: Connection, conds: list[ColumnElement[bool]], f: QueueFilter | None = None) -> dict[str, Any]:
+    """Counts of every item under the filter, per band and per flagged category. Under a filter on the status
+    alone (the queue as it opens, "reviewed", "all") they are read from queue_counts, a few hundred rows
+    whatever the number of items; under any other filter, grouped in SQL by status, band and category set,
+    the order of ix_flagged_items_queue_counts (read from the index alone). Then added up here."""
+    if f is not None and _status_only(f):
+        q = select(queue_counts.c.status, queue_counts.c.band, queue_counts.c.category_flags, queue_counts.c.n)
+        if f.status == "pending":
+            q = q.where(queue_counts.c.status.in_(["open", "awaiting_second"]))
+        elif f.status == "reviewed":
+            q = q.where(queue_counts.c.status == "reviewed")
+        groups = conn.execute(q.where(queue_counts.c.n > 0))
+    else:
+        keys = (flagged_items.c.status, flagged_items.c.band, flagged_items.c.category_flags)
+        groups = conn.execute(select(*keys, func.count()).where(*conds).group_by(*keys))
     by_band: dict[str, int] = {}
     by_category: dict[str, int] = {}
-    for _, band, flags, n in conn.execute(select(*keys, func.count()).where(*conds).group_by(*keys)):
+    for _, band, flags, n in groups:
         by_band[band] = by_band.get(band, 0) + int(n)
         for c in filter(None, str(flags).split(",")):
             by_category[c] = by_category.get(c, 0) + int(n)
@@ -186,7 +317,7 @@ def load_queue(
         q = q.where(_after(after))
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(q.order_by(*_QUEUE_ORDER).limit(limit + 1)).mappings()]
-        totals = _queue_counts(conn, conds) if counts else {"total": None, "band": {}, "category": {}}
+        totals = _queue_counts(conn, conds, f) if counts else {"total": None, "band": {}, "category": {}}
     more = len(rows) > limit
     items = rows[:limit]
     for r in items:
@@ -228,6 +359,15 @@ def get_item(engine: Engine, item_id: int) -> dict[str, Any] | None:
         item["appeals"] = [
             dict(r)
             for r in conn.execute(select(appeals).where(appeals.c.item_id == item_id).order_by(appeals.c.id)).mappings()
+        ]
+        # images found in a hash list: the list's name is all a reviewer is shown of them
+        item["hash_matches"] = [
+            dict(r)
+            for r in conn.execute(
+                select(hash_matches.c.image, hash_matches.c.list_name, hash_matches.c.list_version)
+                .where(hash_matches.c.item_key == item["item_key"])
+                .order_by(hash_matches.c.image)
+            ).mappings()
         ]
     item["cats"] = json.loads(item["categories"])
     item["evidence_list"] = json.loads(item["evidence"])

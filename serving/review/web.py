@@ -40,15 +40,20 @@ from serving.review.service import (
     QueueCursor,
     QueueFilter,
     ReviewError,
+    blurred_image,
     decide_appeal,
     export_reviewed,
     get_item,
+    item_images,
     list_appeals,
     load_queue,
     next_item_id,
     record_decision,
+    record_view,
     reveal,
+    unblur_image,
 )
+from serving.review.spans import whole_words
 from vicas.policy import Decision, Policy, decide
 from vicas.taxonomy import BAND_ORDER, CATEGORIES, Band
 
@@ -61,13 +66,19 @@ class LoginRequired(Exception):
 
 
 def highlight(text: str, evidence: list[dict[str, Any]], lang: str | None = None) -> str:
-    """HTML of `text` with evidence spans wrapped in <mark> per category (overlaps keep the first); with
-    `lang`, each mark's tooltip names its category and score in that language."""
+    """HTML of `text` with evidence spans wrapped in <mark> per category, each on the whole words it touches
+    (a model token can end mid-word: serving/review/spans.py; overlaps keep the first); with `lang`, each
+    mark's tooltip names its category and score in that language."""
     out, pos = [], 0
-    spans = [e for e in evidence if e.get("start") is not None and e.get("end") is not None]  # not visual ones
-    for e in sorted(spans, key=lambda e: (e["start"], -e["end"])):
+    spans = []
+    for e in evidence:
+        if e.get("start") is None or e.get("end") is None:  # visual and nudity evidence: no characters
+            continue
         s, t = int(e["start"]), int(e["end"])
-        if s < pos or not 0 <= s < t <= len(text):
+        if 0 <= s < t <= len(text):
+            spans.append((*whole_words(text, s, t), e))
+    for s, t, e in sorted(spans, key=lambda x: (x[0], -x[1])):
+        if s < pos:
             continue
         out.append(html.escape(text[pos:s]))
         cat = html.escape(str(e["category"]))
@@ -87,6 +98,21 @@ def _highlight_filter(context: Context, text: str, evidence: list[dict[str, Any]
 
 
 TEMPLATES.env.filters["highlight"] = _highlight_filter
+
+NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}  # thumbnails: not kept by browsers
+# The queue's own views (tabs): the band decision's review outcome ("needs review", the model unsure) and
+# open appeals are queues of their own, each with its items in the queue's order and its own "next item"
+# (an appeal is often against a reviewed item: that view shows every status)
+VIEWS: dict[str, tuple[str, str]] = {"review": ("review", "pending"), "appeal": ("appeal", "all")}  # source, status
+
+
+def _view_filter(view: str) -> QueueFilter:
+    source, status = VIEWS[view]
+    return QueueFilter(source=source, status=status)
+
+
+def _view_param(view: str | None) -> list[tuple[str, str]]:
+    return [("view", view)] if view in VIEWS else []
 
 
 def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRouter:
@@ -192,8 +218,14 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         max_confidence: str | None = None,
         status: str = "pending",
         after: str | None = None,
+        view: str | None = None,
     ) -> HTMLResponse:
         user = require(request, "review")
+        if view in VIEWS:  # a queue of its own (the tabs): its filters, whatever else the address says
+            preset = _view_filter(view)
+            source, status = preset.source, preset.status
+        else:
+            view = None
         try:
             cursor = QueueCursor.decode(after) if after else None
             f = QueueFilter(
@@ -222,31 +254,59 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
             f=f,
             next_url=next_url,
             first_url=first_url,
+            view=view,
+            view_query=f"?view={view}" if view else "",
         )
 
     @router.get("/items/{item_id}", response_class=HTMLResponse)
-    def item_page(request: Request, item_id: int, revealed: str | None = None) -> HTMLResponse:
+    def item_page(request: Request, item_id: int, revealed: str | None = None, view: str | None = None) -> HTMLResponse:
         user = require(request, "review")
         item = get_item(engine, item_id)
         if item is None:
             raise HTTPException(404, "no such item")
+        record_view(engine, item, user.username)  # the supervisor's daily count of severe items seen
         stored = item["stored_decision"]
         if stored is not None:  # what was decided, as decided: a later policy does not rewrite it
             reasoning = Decision.model_validate(stored)
         else:  # items stored before decisions were kept: recomputed, and the page says so
             reasoning = decide({c: int(v.get("severity", 0)) for c, v in item["cats"].items()}, policy)
-        next_id = next_item_id(engine, item)  # the next one in the queue's order, in one query
+        view = view if view in VIEWS else None
+        # the next one in the queue's order, in one query, within the view the reviewer came from
+        next_id = next_item_id(engine, item, _view_filter(view) if view else None)
         return render(
             request,
             "item.html",
             user,
             item=item,
-            body=highlight(item["text"], item["evidence_list"]),
+            images=item_images(engine, item["item_key"]),
             reasoning=reasoning,
             revealed=revealed,
             next_id=next_id,
+            view=view,
+            view_query=f"?view={view}" if view else "",
             error=request.query_params.get("e"),
         )
+
+    @router.get("/items/{item_id}/images/{image}.jpg")
+    def item_image(request: Request, item_id: int, image: int) -> Response:
+        """A thumbnail as first shown: blurred on the server, so this address never gives the clear picture."""
+        require(request, "review")
+        try:
+            data = blurred_image(engine, item_id, image, settings.secret_key)
+        except ReviewError as e:
+            raise HTTPException(404, str(e)) from e
+        return Response(data, media_type="image/jpeg", headers=NO_STORE)
+
+    @router.post("/items/{item_id}/images/{image}/unblur")
+    def unblur(request: Request, item_id: int, image: int, csrf: str = Form("")) -> Response:
+        """The clear thumbnail, for one click of a reviewer (written to the audit log)."""
+        user = require(request, "review")
+        check_csrf(request, csrf)
+        try:
+            data = unblur_image(engine, item_id, image, user, settings.secret_key)
+        except ReviewError as e:
+            raise HTTPException(404, str(e)) from e
+        return Response(data, media_type="image/jpeg", headers=NO_STORE)
 
     @router.post("/items/{item_id}/decide")
     async def decide_item(
@@ -256,6 +316,7 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
         note: str = Form(""),
         band: str = Form(""),
         csrf: str = Form(""),
+        view: str | None = None,
     ) -> Response:
         user = await run_in_threadpool(require, request, "review")
         check_csrf(request, csrf)
@@ -270,8 +331,11 @@ def build_router(settings: Settings, engine: Engine, policy: Policy) -> APIRoute
                 )
             )
         except (ReviewError, ValueError) as e:
-            return RedirectResponse(f"/console/items/{item_id}?e={html.escape(str(e))}", status_code=303)
-        return RedirectResponse(f"/console/items/{item_id}", status_code=303)
+            return RedirectResponse(
+                f"/console/items/{item_id}?{urlencode([*_view_param(view), ('e', str(e))])}", status_code=303
+            )
+        back = urlencode(_view_param(view))
+        return RedirectResponse(f"/console/items/{item_id}" + (f"?{back}" if back else ""), status_code=303)
 
     @router.post("/items/{item_id}/reveal", response_class=HTMLResponse)
     def reveal_item(request: Request, item_id: int, csrf: str = Form("")) -> Response:

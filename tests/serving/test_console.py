@@ -9,6 +9,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,10 +17,11 @@ from sqlalchemy import select, text, update
 
 from serving.api import create_app
 from serving.config import Settings
-from serving.db import audit_log, flagged_items, make_engine, migrate
+from serving.db import audit_log, flagged_items, item_views, make_engine, migrate
 from serving.keys import create_key
 from serving.review import audit
 from serving.review.accounts import create_user
+from serving.review.reports import report_data
 from serving.review.service import seal
 from serving.store import FlaggedItem, FlagStore
 from tests.serving.helpers import PASSWORD, csrf_token, login
@@ -499,3 +501,49 @@ def test_the_item_page_shows_the_decision_as_it_was_made(console):
     assert "T16" in reasons and "T18" not in reasons and "2025.01-old" in page
     old = client.get("/console/items/3").text  # stored before decisions were kept: recomputed, and said so
     assert 'id="recomputed"' in old
+
+
+def test_needs_review_is_a_queue_of_its_own_with_its_own_next_item(console):
+    client, db = console
+    FlagStore(db, Path(tempfile.mkdtemp()) / "spool").save(
+        [_item("d:0", "T16", {"gambling": 2}, minutes_ago=5, score=0.98, needs_review=True)]
+    )  # item 4
+    login(client, "rev1")
+    page = client.get("/console/").text
+    assert 'id="nav-needs-review"' in page and 'id="view-pending" aria-current="page"' in page
+    review = client.get("/console/", params={"view": "review"}).text
+    assert 'id="view-review" aria-current="page"' in review
+    assert ids_in_queue(review) == [1, 4] and "2 mục" in review  # only the model's unsure bands
+    assert 'href="/console/items/1?view=review"' in review  # opened from this queue, it stays in it
+    item = client.get("/console/items/1", params={"view": "review"}).text
+    assert 'id="next-link" href="/console/items/4?view=review"' in item  # not item 2, next in the main queue
+    assert 'id="next-link" href="/console/items/3"' in client.get("/console/items/1").text
+    # a decision keeps the reviewer in the queue they came from
+    token = csrf_token(client, "/console/items/1?view=review")
+    r = client.post(
+        "/console/items/1/decide?view=review", data={"decision": "confirm", "csrf": token}, follow_redirects=False
+    )
+    assert r.headers["location"] == "/console/items/1?view=review"
+    assert ids_in_queue(client.get("/console/", params={"view": "review"}).text) == [4]
+
+
+def test_the_report_counts_severe_items_each_reviewer_saw_per_day(console):
+    client, db = console
+    login(client, "rev1")
+    for item_id in (2, 2, 1, 3):  # item 2 is child_sexual 3 (severe), opened twice; 1 and 3 are not severe
+        assert client.get(f"/console/items/{item_id}").status_code == 200
+    client.post("/console/logout", data={"csrf": csrf_token(client, "/console/")})
+    login(client, "sup")
+    client.get("/console/items/2")
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    with db.connect() as conn:
+        views = conn.execute(select(item_views.c.reviewer, item_views.c.item_id, item_views.c.severe)).all()
+    assert sorted(views) == [("rev1", 1, False), ("rev1", 2, True), ("rev1", 3, False), ("sup", 2, True)]
+    data = report_data(db)
+    assert data["severe_views"] == {"rev1": {today.isoformat(): 1}, "sup": {today.isoformat(): 1}}
+    page = client.get("/console/reports").text
+    section = page[page.index('data-section="severe_views"') :]
+    assert "Số mục nghiêm trọng mỗi người duyệt đã xem theo ngày" in section
+    assert f"rev1, {today:%d/%m/%Y}</td><td>1</td>" in section
+    assert "Tất cả người duyệt, tất cả các ngày</td><td>2</td>" in section
+    assert report_data(db, today + timedelta(days=1))["severe_views"] == {}  # the period selects view days

@@ -11,20 +11,24 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
+from PIL import Image
 from selectolax.lexbor import LexborHTMLParser
+from sqlalchemy import insert
 
 from serving.api import create_app
 from serving.config import Settings
-from serving.db import make_engine, migrate
+from serving.db import hash_matches, make_engine, migrate
 from serving.keys import create_key
 from serving.review import i18n
 from serving.review.accounts import create_user
+from serving.review.images import item_thumbnails
 from serving.review.reports import pdf_strings, report_csv, report_data
 from serving.review.service import seal
 from serving.store import FlaggedItem, FlagStore
@@ -89,8 +93,30 @@ def console(tiny_pipeline, database_url, tmp_path):
             ),
             _item("d:0", "C", {"self_harm": 3, "substances": 3}, KNOWN_UTC + timedelta(hours=3)),
             _item("e:0", "T18", {"violence": 3, "hate": 2, "scam": 3, "dangerous_acts": 2}, KNOWN_UTC),
+            _item(  # an image kept as a sealed thumbnail with its evidence boxes, a second one in a hash list
+                "f:0",
+                "C",
+                {"child_sexual": 3, "sexual": 2},
+                KNOWN_UTC,
+                images=item_thumbnails(
+                    [Image.new("RGB", (400, 200), (200, 120, 90))],
+                    [(400, 200)],
+                    [SimpleNamespace(category="sexual", source="image:0:nudity", boxes=[(10, 10, 100, 80)])],
+                    [1],
+                    [{"sexual": 2}],
+                    {"sexual": 2},
+                    SECRET,
+                ),
+            ),
         ]
     )
+    with db.begin() as conn:
+        conn.execute(
+            insert(hash_matches).values(
+                item_key="f:0", image=1, list_name="danh-sach-thu", list_version="v1", hash_type="md5", distance=0,
+                partner="telco-a", created_at=KNOWN_UTC,
+            )
+        )  # fmt: skip
     settings = Settings(
         model_dir=tiny_pipeline["model"],
         database_url=database_url,
@@ -150,6 +176,7 @@ def _history(client: TestClient, db) -> dict[str, str]:
     client.post(f"/console/appeals/{appeals[2]}", data={"outcome": "overturned", "band": "T13", "csrf": token})
     _login(client, "adm")
     client.post("/console/items/3/reveal", data={"csrf": csrf_token(client, "/console/items/3")})
+    client.post("/console/items/6/images/0/unblur", data={"csrf": csrf_token(client, "/console/items/6")})
     token = csrf_token(client, "/console/admin")
     created = client.post(
         "/console/admin/users",
@@ -192,7 +219,10 @@ PAGES = [
     "/console/?source=appeal&status=all",
     "/console/?max_confidence=0,95&status=all",
     "/console/?date_from=2026-11-30&date_to=2026-12-31&status=all",
-    *[f"/console/items/{i}" for i in range(1, 6)],
+    "/console/?view=review",
+    "/console/?view=appeal",
+    *[f"/console/items/{i}" for i in range(1, 7)],
+    "/console/items/6?view=review",
     "/console/appeals",
     "/console/reports",
     "/console/reports?start=2026-11-01&end=2026-12-31",
@@ -214,6 +244,7 @@ ERROR_PAGES = [
     ("/console/reports/chart/pie.png", 404),
     ("/console/blocklists?min_band=R21", 422),
     ("/console/logout", 405),  # a form's target opened as a page
+    ("/console/items/6/images/1.jpg", 404),  # the image in the hash list: never kept
 ]
 
 
@@ -274,6 +305,10 @@ def test_no_english_string_reaches_a_vietnamese_reviewer(console, monkeypatch):
     assert "Mật khẩu phải có ít nhất 12 ký tự" in seen[messages["refused"]]
     assert re.search(r"Đã xuất \d+ mục vào", seen[messages["exported"]])
     assert "Xâm hại tình dục trẻ em" in csv_text and "Số mục bị gắn cờ theo nhóm tuổi" in pdf_text
+    assert "Xem ảnh không làm mờ" in seen["/console/audit"] and "Bỏ làm mờ (u)" in seen["/console/items/6"]
+    assert "có trong danh sách mã băm danh-sach-thu" in seen["/console/items/6"]
+    assert "Số mục nghiêm trọng mỗi người duyệt đã xem theo ngày" in seen["/console/reports"]
+    assert 'id="view-review" aria-current="page"' in seen["/console/?view=review"]
 
 
 def _pdf_text(pdf: bytes, db) -> str:

@@ -409,3 +409,65 @@ def test_the_migration_fills_in_the_keys_of_existing_items(database_url):
     top, _ = queue(engine, QueueFilter(), limit=9)
     assert {r["band"] for r in top[:6]} == {"C"} and top[0]["cats"]["child_sexual"]["severity"] == 3
     engine.dispose()
+
+
+def test_status_counts_are_kept_by_triggers_through_every_write(database_url, tmp_path):
+    """The queue's counts under no filter but its status come from queue_counts (migration 0011), kept by
+    triggers: filled from the items already there, then right after inserts, decisions, four eyes, appeals,
+    a spool flush and a purge, whoever writes (the store, the services, plain SQL)."""
+    from serving.db import queue_counts
+    from serving.review.service import _queue_conditions, _queue_counts, decide_appeal, load_queue, record_decision
+    from serving.review.service import create_appeal as appeal
+    from vicas.policy import load_policy
+
+    def check() -> None:
+        with engine.connect() as conn:
+            for status in ("pending", "reviewed", "all"):
+                f = QueueFilter(status=status)
+                scanned = _queue_counts(conn, _queue_conditions(f))  # counted over the rows
+                assert load_queue(engine, f, limit=1).counts == scanned, status
+
+    _migrate_to(database_url, "0010")
+    engine = make_engine(database_url)
+    rng = random.Random(11)
+    old = [_item(i, rng) for i in range(60)] + [_item(i, rng) for i in range(N_ITEMS - 6, N_ITEMS)]
+    with engine.begin() as conn:  # items stored before 0011 (plain SQL: no trigger yet)
+        conn.execute(insert(flagged_items), [i.row() | {"status": "open"} for i in old[:50]])
+        conn.execute(insert(flagged_items), [i.row() | {"status": "reviewed"} for i in old[50:]])
+    migrate(database_url)  # 0011: the table, its triggers, and the counts of the rows already there
+    with engine.connect() as conn:
+        assert sum(conn.execute(select(queue_counts.c.n)).scalars()) == len(old)
+    check()
+    store = FlagStore(engine, tmp_path / "spool")
+    store.save([_item(i, rng) for i in range(200, 240)])
+    check()
+    policy = load_policy()
+    reviewer = create_user(engine, "r1", PASSWORD, "reviewer")
+    supervisor = create_user(engine, "s1", PASSWORD, "supervisor")
+    with engine.connect() as conn:
+        ids = dict(conn.execute(select(flagged_items.c.item_key, flagged_items.c.id)).all())
+    record_decision(engine, ids["scale-1:0"], reviewer, "false_positive", policy)
+    record_decision(engine, ids[f"scale-{N_ITEMS - 1}:0"], reviewer, "confirm", policy)  # C: awaiting a second
+    check()
+    record_decision(engine, ids[f"scale-{N_ITEMS - 1}:0"], supervisor, "second_confirm", policy)
+    a = appeal(engine, "telco-a", "đây là tin tức", item_id=ids["scale-1:0"])
+    decide_appeal(engine, a, supervisor, "overturned", "", "C")  # back to awaiting a second review
+    check()
+    store._spool([_item(i, rng) for i in range(300, 310)])  # stored while the database was down, then flushed
+    assert store.flush_spool() == 10
+    with engine.begin() as conn:  # plain SQL too: a status set by hand, items deleted by hand
+        conn.execute(update(flagged_items).where(flagged_items.c.id == ids["scale-2:0"]).values(status="reviewed"))
+        conn.execute(sa.delete(flagged_items).where(flagged_items.c.id == ids["scale-3:0"]))
+    check()
+    with engine.begin() as conn:
+        conn.execute(update(flagged_items).values(created_at=datetime.now(UTC) - timedelta(days=400)))
+    store.purge(180)
+    check()
+    assert load_queue(engine, QueueFilter(status="all"), limit=1).counts["total"] == 0
+    # and the status-only counts are read from that table, not counted over the items
+    with engine.begin() as conn:
+        conn.execute(sa.delete(queue_counts))
+        conn.execute(insert(queue_counts).values(status="open", band="T13", category_flags=",profanity,", n=7))
+    assert load_queue(engine, QueueFilter(), limit=1).counts["total"] == 7
+    assert load_queue(engine, QueueFilter(band="T13"), limit=1).counts["total"] == 0  # filtered: counted
+    engine.dispose()
