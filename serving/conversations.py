@@ -9,6 +9,8 @@ they live only as long as the TTL, and conversations are keyed per partner.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import threading
 import time
@@ -92,3 +94,14 @@ class RedisWindows:
 
 def make_windows(redis_url: str | None, ttl: float) -> MemoryWindows | RedisWindows:
     return RedisWindows(redis_url, ttl) if redis_url else MemoryWindows(ttl)
+
+
+class WindowLocks:
+    """Striped locks: messages of one conversation are handled in order (per process), without a lock kept per
+    conversation."""
+
+    def __init__(self, stripes: int = 256) -> None:
+        self._locks = [asyncio.Lock() for _ in range(stripes)]
+
+    def of(self, key: str) -> asyncio.Lock:
+        return self._locks[int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % len(self._locks)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-import serving.api as api_module
+import serving.routes.verdicts as verdicts_module
 from serving.api import create_app
 from serving.config import Settings
 from serving.db import make_engine, migrate
@@ -85,7 +85,7 @@ def test_a_handler_that_raises_is_a_problem_and_is_counted(contract, monkeypatch
     def broken(*_args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(api_module, "lookup_verdict", broken)
+    monkeypatch.setattr(verdicts_module, "lookup_verdict", broken)
     r = contract.get("/v1/verdicts", params={"url": "https://a.example/"})
     _is_problem(r, 500, "internal_error")
     assert "boom" not in r.text  # no internals leak to partners
