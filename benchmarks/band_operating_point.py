@@ -19,7 +19,7 @@ import numpy as np
 
 from training.calibration import band_inputs, fit_review, known_band_rows
 from training.metrics import band_decision_metrics, served_bands
-from training.text_data import load_rows
+from training.text.dataset import load_rows
 from vicas.engine import TextEngine
 from vicas.inference import severity_probabilities
 from vicas.policy import load_policy

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from serving.api import create_app
 from serving.config import Settings
-from training.conversations import load_conversations, split_of
+from training.text.conversations import load_conversations, split_of
 from vicas.conversation import ConversationModel
 
 

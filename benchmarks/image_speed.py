@@ -36,8 +36,8 @@ def main() -> None:
 
     from PIL import Image, ImageDraw, ImageFont
 
-    from training.export_image import load_trained
-    from training.image_manifest import read_image_manifest
+    from training.images.export import load_trained
+    from training.images.manifest import read_image_manifest
     from vicas.ocr import read_text
     from vicas.visual import VisualEngine, preprocess
 

@@ -1,7 +1,7 @@
 """OCR engines and settings compared on the `evaluate_ocr` images: character error rate and seconds per image.
 
 The images are those of the DVC stage `evaluate_ocr` (the same texts, seed and rendering conditions from
-params.yaml, `training.ocr_eval.render_items`). Every variant reads every image in the same run, interleaved:
+params.yaml, `training.images.ocr_eval.render_items`). Every variant reads every image in the same run, interleaved:
 for each image the variants take turns in a rotating order, so load from other processes falls on all of them
 alike, and `--repeats` reads the whole set again (each image's time is its median over the repeats). CER is
 pooled as in the stage (total edits / total reference characters), from the first repeat.
@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # before Tesseract is loaded
 
 from training.config import load_section  # noqa: E402
-from training.ocr_eval import FACTORS, ImageRecord, OcrEvalConfig, load_texts, read_record, render_items  # noqa: E402
+from training.images.ocr_eval import FACTORS, ImageRecord, OcrEvalConfig, load_texts, read_record, render_items  # noqa: E402
 from vicas.ocr import OcrConfig, check_ocr, engine_name  # noqa: E402
 
 

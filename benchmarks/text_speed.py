@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/text_speed.json"))
     args = parser.parse_args()
 
-    from training.export_text import load_trained
+    from training.text.export import load_trained
     from vicas.engine import TextEngine
     from vicas.normalize import normalize_text
 

@@ -16,12 +16,14 @@ import yaml
 from transformers import BertConfig, BertModel
 
 from tests.conftest import OWN_ITEMS, make_own_dir, make_source_dir
-from training import diacritics, export_text, ingest, prepare
-from training.baseline import Baseline
 from training.config import BaselineConfig, ExportTextConfig, TrainTextConfig
-from training.pretrained import build_tokenizer, fast_tokenizer
-from training.text_data import load_rows, restore_rows
-from training.train_text import train
+from training.data import ingest, prepare
+from training.text import diacritics
+from training.text import export as export_text
+from training.text.baseline import Baseline
+from training.text.dataset import load_rows, restore_rows
+from training.text.pretrained import build_tokenizer, fast_tokenizer
+from training.text.train import train
 from vicas.diacritics import DiacriticsRestorer
 
 EXTRA_OWN = [
@@ -76,7 +78,7 @@ REAL_LABELS = [
 
 
 def write_real_labels(path: Path) -> Path:
-    from training.real_labels import text_hash
+    from training.data.real_labels import text_hash
 
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [
@@ -175,7 +177,10 @@ def build_tiny_image_pipeline(root: Path) -> dict[str, Path]:
     """The image stages as `dvc repro` runs them, on a tiny generated set: seconds, with the real backbone."""
     import yaml
 
-    from training import evaluate_image, export_image, image_synth, train_image
+    from training.images import evaluate as evaluate_image
+    from training.images import export as export_image
+    from training.images import synth as image_synth
+    from training.images import train as train_image
 
     params = root / "params.yaml"
     params.write_text(yaml.safe_dump(TINY_IMAGE_PARAMS), encoding="utf-8")
@@ -260,7 +265,7 @@ def conversation_row(cid: str, grooming: bool, rng: random.Random) -> dict:
 
 def build_tiny_conversations(root: Path) -> dict[str, object]:
     """80 invented conversations and the conversation model trained on them (a second)."""
-    from training.conversations import train
+    from training.text.conversations import train
 
     rng = random.Random(7)
     rows = [conversation_row(f"g{i}", True, rng) for i in range(40)]

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from training.adapters import PUBLIC_ADAPTERS
+from training.data.adapters import PUBLIC_ADAPTERS
 
 T = TypeVar("T", bound=BaseModel)
 

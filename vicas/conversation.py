@@ -1,7 +1,7 @@
 """Grooming and sextortion are patterns over a conversation: a stage tagger per message, a head over the window.
 
 Each message is scored for the six grooming stages (data/own/briefs/conversations.md) by a character
-n-gram model (`vicas.ngrams`, trained by `training.conversations`); the conversation's risk is a logistic
+n-gram model (`vicas.ngrams`, trained by `training.text.conversations`); the conversation's risk is a logistic
 head over what the stages show across the messages of the participants who are not the child: the
 strongest evidence per stage, how much of it there is, how many stages are reached, and whether a minor is
 in the conversation at all. Numpy only, so serving needs neither torch nor scikit-learn; training and serving

@@ -1,8 +1,8 @@
 """Character n-gram TF-IDF with linear scores, in numpy: the baseline model, served without scikit-learn.
 
 It mirrors scikit-learn's `TfidfVectorizer(analyzer="char_wb", lowercase=True, sublinear_tf=True,
-norm="l2")` followed by linear decision functions, which is what `training.baseline` trains;
-`training.baseline.to_ngram_model` converts one and a test checks that the scores agree. Saved as one
+norm="l2")` followed by linear decision functions, which is what `training.text.baseline` trains;
+`training.text.baseline.to_ngram_model` converts one and a test checks that the scores agree. Saved as one
 `.npz` file (no pickles), so an exported model folder stays plain data.
 """
 

@@ -6,7 +6,7 @@ ORIGINAL image's pixels, so evidence spans the text model finds on `OcrResult.te
 can be drawn back onto the image (`boxes_for_span`).
 
 Every default was chosen by character error rate (CER) on Vietnamese texts rendered
-under varied fonts, sizes, styles, rotations, noise and JPEG quality (`training/ocr_eval.py`,
+under varied fonts, sizes, styles, rotations, noise and JPEG quality (`training/images/ocr_eval.py`,
 DVC stage `evaluate_ocr`), comparing settings on the same 40-300 images:
 
 - psm 6 (one block of text): CER 0.062, against 0.091 for psm 11 and 0.122 for psm 3;
@@ -81,7 +81,7 @@ class OcrUnavailable(OcrError):
 
 
 class OcrConfig(BaseModel):
-    """OCR settings. Defaults chosen by CER on the rendered evaluation set (training/ocr_eval.py)."""
+    """OCR settings. Defaults chosen by CER on the rendered evaluation set (training/images/ocr_eval.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -3,7 +3,7 @@
 Two models with different blind spots (a fine-tuned encoder reads context; n-grams read spelling,
 slang and obfuscated words) do better together than either alone. Each output column is
 `model_scale * encoder logit + ngram_scale * n-gram score`; the scales fold in the weight of each
-model and the temperature that puts it on a calibrated scale (`training.export_text` fits them on dev).
+model and the temperature that puts it on a calibrated scale (`training.text.export` fits them on dev).
 A multi-class native head mixes log-probabilities, so its classes stay comparable.
 """
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from training import ingest, prepare
-from training.adapters import Record
 from training.config import PrepareConfig, SplitFractions
-from training.prepare import DataValidationError, LeakageError, check_leakage, deduplicate
+from training.data import ingest, prepare
+from training.data.adapters import Record
+from training.data.prepare import DataValidationError, LeakageError, check_leakage, deduplicate
 
 
 def _run(params_file, tmp_path):

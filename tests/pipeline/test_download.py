@@ -11,8 +11,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from training.adapters import read_vihos, read_vihsd
-from training.download import DownloadError, Origin, download
+from training.data.adapters import read_vihos, read_vihsd
+from training.data.download import DownloadError, Origin, download
 
 
 def _csv_bytes(header, rows):

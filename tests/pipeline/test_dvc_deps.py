@@ -398,8 +398,8 @@ def _stages_running(report, file: Path) -> set[str]:
         "training/calibration.py",
         "vicas/normalize.py",
         "vicas/resources/teencode.tsv",
-        "training/text_data.py",
-        "training/baseline.py",
+        "training/text/dataset.py",
+        "training/text/baseline.py",
         "vicas/policies/default.yaml",
     ],
 )

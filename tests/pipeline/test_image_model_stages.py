@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from training import evaluate_image, export_image, train_image
-from training.image_data import batches, load_examples
-from training.image_manifest import read_image_manifest
-from training.image_model import ImageNetLite0, WeightMappingError, imagenet_lite0, map_efficientnet_pytorch_weights
+from training.images import evaluate as evaluate_image
+from training.images import export as export_image
+from training.images import train as train_image
+from training.images.dataset import batches, load_examples
+from training.images.manifest import read_image_manifest
+from training.images.model import ImageNetLite0, WeightMappingError, imagenet_lite0, map_efficientnet_pytorch_weights
 from vicas.engine import TextEngine
 from vicas.manifest import ManifestError, load_manifest
 from vicas.taxonomy import CATEGORIES

@@ -1,4 +1,4 @@
-"""The generated image set (training.image_synth) and the image manifest reader (training.image_manifest)."""
+"""The generated image set (training.images.synth) and the image manifest reader (training.images.manifest)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from training import image_synth
-from training.image_manifest import CSV_HEADER, read_image_folder, read_image_manifest
+from training.images import synth as image_synth
+from training.images.manifest import CSV_HEADER, read_image_folder, read_image_manifest
 from vicas.visual_categories import VISUAL_CATEGORIES
 
 PARAMS = """image_data:

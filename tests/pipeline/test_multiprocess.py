@@ -45,7 +45,7 @@ def test_train_text_under_accelerate_launch_with_two_processes(tiny_pipeline, tm
         "--dynamo_backend",
         "no",
         "-m",
-        "training.train_text",
+        "training.text.train",
         "--params",
         str(params),
         "--base",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from training import ocr_eval
+from training.images import ocr_eval
 from vicas.engine import TextEngine
 from vicas.ocr import engine_name
 

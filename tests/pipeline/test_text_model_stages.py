@@ -10,11 +10,12 @@ import pytest
 import torch
 import yaml
 
-from training import evaluate, export_text
 from training.config import EvaluateConfig, ExportTextConfig
-from training.text_data import load_rows
-from training.text_model import ModelOutput
-from training.train_text import compute_loss
+from training.text import evaluate
+from training.text import export as export_text
+from training.text.dataset import load_rows
+from training.text.model import ModelOutput
+from training.text.train import compute_loss
 from vicas import cli
 from vicas.diacritics import accented_share
 from vicas.engine import TextEngine
@@ -133,7 +134,7 @@ def test_severity_loss_ignores_unknown_categories():
         "token_target": torch.zeros(1, 4),
         "token_mask": torch.zeros(1, 4),
     }
-    from training.text_model import NATIVE_HEADS
+    from training.text.model import NATIVE_HEADS
 
     for name in NATIVE_HEADS:
         batch[f"native_{name}"] = torch.tensor([-1])
@@ -262,7 +263,7 @@ def test_error_analysis_notebook_runs_headless(pipeline, monkeypatch):
 
 
 def test_unaccented_copies_keep_labels_and_evidence_positions():
-    from training.text_data import unaccented_copies
+    from training.text.dataset import unaccented_copies
 
     rows = [
         {
@@ -284,8 +285,8 @@ def test_unaccented_copies_keep_labels_and_evidence_positions():
 
 
 def test_native_class_weights_favour_the_minority_class():
-    from training.text_data import Encoded
-    from training.train_text import native_class_weights
+    from training.text.dataset import Encoded
+    from training.text.train import native_class_weights
 
     def enc(y):
         return Encoded(

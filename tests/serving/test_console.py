@@ -25,7 +25,7 @@ from serving.review.reports import report_data
 from serving.review.service import seal
 from serving.store import FlaggedItem, FlagStore
 from tests.serving.helpers import PASSWORD, csrf_token, login
-from training.adapters import read_reviewed
+from training.data.adapters import read_reviewed
 from vicas import cli
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.conftest import make_own_dir
-from training.adapters import (
+from training.data.adapters import (
     Record,
     SourceError,
     index_list_to_spans,

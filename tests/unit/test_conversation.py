@@ -9,7 +9,7 @@ import pytest
 
 from tests.tiny_model import CLASSROOM_SCRIPT as NEGATIVE
 from tests.tiny_model import GROOMING_SCRIPT as GROOMING
-from training.conversations import pick_threshold, split_of
+from training.text.conversations import pick_threshold, split_of
 from vicas.conversation import (
     FEATURES,
     STAGES,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from training.calibration import calibrate, fit_head_offsets, fit_native_offsets, under_rating_rate
-from training.evaluate import crossfit_decisions, fixed_decisions
 from training.metrics import binary_f1, macro_f1
-from training.text_model import NATIVE_HEADS, native_slices
+from training.text.evaluate import crossfit_decisions, fixed_decisions
+from training.text.model import NATIVE_HEADS, native_slices
 from vicas.inference import native_decisions, native_label, severity_probabilities
 from vicas.policy import load_policy
 from vicas.taxonomy import CATEGORIES

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from training.baseline import Baseline, to_ngram_model
 from training.config import BaselineConfig
-from training.text_model import NATIVE_HEADS, native_slices
+from training.text.baseline import Baseline, to_ngram_model
+from training.text.model import NATIVE_HEADS, native_slices
 from vicas.ngrams import NgramModel, char_wb_ngrams
 from vicas.taxonomy import CATEGORIES
 

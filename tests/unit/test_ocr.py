@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from training.ocr_eval import cer
-from training.text_images import FontNotFound, RenderCondition, load_font, photo_background, render_text
+from training.images.ocr_eval import cer
+from training.images.text_images import FontNotFound, RenderCondition, load_font, photo_background, render_text
 from vicas import ocr
 from vicas.ocr import (
     OcrConfig,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from training.adapters import Record, SourceError
-from training.real_labels import (
+from training.data.adapters import Record, SourceError
+from training.data.real_labels import (
     agreement,
     apply_real_labels,
     assemble,

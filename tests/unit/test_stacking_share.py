@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.export_text import fit_share
+from training.text.export import fit_share
 
 
 def _labels_and_signal(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """DVC stage `evaluate_ocr`: how well the served OCR path reads Vietnamese text in images.
 
 Dev-split texts are rendered into images under sampled conditions (font, size,
-style, rotation, JPEG quality, noise, blur; `training/text_images.py`), read back
+style, rotation, JPEG quality, noise, blur; `training/images/text_images.py`), read back
 with `vicas.ocr.read_text` (the serving code, with its defaults unless params.yaml
 overrides them), and compared with what was drawn:
 
@@ -35,7 +35,7 @@ from rapidfuzz.distance import Levenshtein
 from tqdm import tqdm
 
 from training.config import StageConfig, load_section
-from training.text_images import (
+from training.images.text_images import (
     FONT_FILES,
     STYLES,
     ConditionSpace,

@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from training.config import DiacriticsConfig, load_section
-from training.text_data import load_rows
+from training.text.dataset import load_rows
 from vicas.diacritics import FILE_NAME, DiacriticsRestorer, accented_share, is_unaccented, syllables_of
 from vicas.normalize import fold_diacritics
 

@@ -26,8 +26,8 @@ from tqdm import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from training.config import ExportTextConfig, load_section
-from training.text_data import collate, encode_rows, load_rows
-from training.text_model import NATIVE_HEADS, ExportWrapper, HarmClassifier
+from training.text.dataset import collate, encode_rows, load_rows
+from training.text.model import NATIVE_HEADS, ExportWrapper, HarmClassifier
 from training.versioning import created_at, input_version, library_versions, onnx_props, stamp_onnx
 from vicas.diacritics import FILE_NAME as DIACRITICS_FILE_NAME
 from vicas.engine import TextEngine, read_special_ids
@@ -147,7 +147,7 @@ def calibrate_engine(engine: TextEngine, dev: list[dict[str, Any]], cfg: ExportT
     then the under-rating rule when configured), the native heads' decision offsets, and the band decision's
     review threshold (vicas.band) for the policy's targets."""
     from training.calibration import calibrate, fit_native_offsets, fit_review, known_band_rows, native_labels_of
-    from training.text_data import severity_targets
+    from training.text.dataset import severity_targets
 
     sev, nat, _ = dev_outputs(engine, dev)
     t = np.stack([severity_targets(r["labels"])[0] for r in dev])
@@ -189,7 +189,7 @@ def fit_stacking(
     at `weight`.
     """
     from training.calibration import fit_temperature
-    from training.text_data import severity_targets
+    from training.text.dataset import severity_targets
 
     sev, nat, norms = dev_outputs(engine, dev)
     scores = ngram.scores(norms)
@@ -227,7 +227,7 @@ def fit_stacking(
 
 def export_ngram(baseline_path: Path, dev: list[dict[str, Any]], out: Path, tolerance: float) -> NgramModel:
     """The baseline as `ngram.npz`; fails when its numpy scores drift from scikit-learn's on dev."""
-    from training.baseline import to_ngram_model
+    from training.text.baseline import to_ngram_model
 
     baseline = joblib.load(baseline_path)
     ngram = to_ngram_model(baseline)
@@ -244,7 +244,7 @@ def export_ngram(baseline_path: Path, dev: list[dict[str, Any]], out: Path, tole
 def macro_f1_of(engine: TextEngine, rows: list[dict[str, object]]) -> float:
     """Presence macro-F1 of an exported model on prepared rows (masked like evaluation)."""
     from training.metrics import presence_metrics
-    from training.text_data import severity_targets
+    from training.text.dataset import severity_targets
 
     preds = engine.classify([str(r["text"]) for r in rows], with_evidence=False)
     pred = np.array([[int(p.severities[c] > 0) for c in CATEGORIES] for p in preds])
@@ -394,7 +394,7 @@ def export(
         raise ExportParityError("export parity check failed: " + "; ".join(problems))
     final = manifest(report)
     steps.set_postfix_str("model card")
-    from training.model_card import write_export_card
+    from training.text.model_card import write_export_card
 
     write_export_card(final, out)
     final.write(out)

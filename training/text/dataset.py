@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerFast
 
-from training.text_model import NATIVE_HEADS
+from training.text.model import NATIVE_HEADS
 from vicas.diacritics import DiacriticsRestorer
 from vicas.normalize import fold_diacritics, normalize, normalize_text
 from vicas.taxonomy import CATEGORIES

@@ -1,6 +1,6 @@
 """Fetch the public datasets from their origins into `ingest.source_dir`, in the layout the adapters read.
 
-For machines with internet (`python -m training.ingest --download`); the project's own machines read the
+For machines with internet (`python -m training.data.ingest --download`); the project's own machines read the
 mirror in ../shared/datasets instead. Each source is pinned to the commit its data card names. Test
 splits are fetched only to remove their texts from every train and dev file (ViHOS and ViTHSD reuse
 ViHSD comments), then deleted: the project never trains or tunes on a test split.

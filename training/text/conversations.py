@@ -8,7 +8,7 @@ learns from the tagger's out-of-fold scores on the training conversations, so it
 noisy as the ones it will see. The threshold is the lowest whose dev hard-negative flag rate stays within
 `max_negative_rate`: children first.
 
-    python -m training.conversations --data data/own/conversations --out models/conversation \\
+    python -m training.text.conversations --data data/own/conversations --out models/conversation \\
         --metrics metrics/conversation_eval.json
 """
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from datasketch import MinHash, MinHashLSH
 from tqdm import tqdm
 
-from training.adapters import Record
+from training.data.adapters import Record
 from training.config import PrepareConfig, SplitFractions, load_section
 from vicas.normalize import normalize_text
 from vicas.taxonomy import CATEGORIES

@@ -45,7 +45,7 @@ from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from training.calibration import calibrate, fit_native_offsets
 from training.config import TrainTextConfig, load_section
-from training.text_data import (
+from training.text.dataset import (
     Encoded,
     collate,
     encode_rows,
@@ -55,14 +55,14 @@ from training.text_data import (
     unaccented_copies,
     weighted_batches,
 )
-from training.text_model import NATIVE_HEADS, VIHOS_CATEGORIES, HarmClassifier, ModelOutput, native_slices
+from training.text.model import NATIVE_HEADS, VIHOS_CATEGORIES, HarmClassifier, ModelOutput, native_slices
+from training.text.vocab import trim_vocabulary
 from training.versioning import input_version
-from training.vocab import trim_vocabulary
 from vicas.diacritics import DiacriticsRestorer
 from vicas.taxonomy import CATEGORIES
 
 VIHOS_IDX = [CATEGORIES.index(c) for c in VIHOS_CATEGORIES]
-HEADS_FILE = "heads.safetensors"  # read by training/export_text.py load_trained
+HEADS_FILE = "heads.safetensors"  # read by training/text/export.py load_trained
 DEV_METRIC = "train_eval/dev_subset_macro_f1_presence"  # not evaluate's model/dev_macro_f1_calibrated
 CHECKPOINT_POINTER = "latest"
 # params a resumed run may change: the safety stop (raise it and continue) and the CPU threads

@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from training.calibration import calibrate, fit_native_offsets, native_labels_of
 from training.config import BaselineConfig, load_section
-from training.text_data import NATIVE_KEYS, load_rows, restore_rows, severity_targets, unaccented_copies
-from training.text_model import NATIVE_HEADS
+from training.text.dataset import NATIVE_KEYS, load_rows, restore_rows, severity_targets, unaccented_copies
+from training.text.model import NATIVE_HEADS
 from vicas.diacritics import DiacriticsRestorer
 from vicas.inference import Calibration
 from vicas.ngrams import NgramModel
@@ -159,8 +159,8 @@ def to_ngram_model(model: Baseline) -> NgramModel:
 
 
 if __name__ == "__main__":
-    # run the importable module's main, so the pickled model refers to `training.baseline.Baseline`
+    # run the importable module's main, so the pickled model refers to `training.text.baseline.Baseline`
     # (not `__main__.Baseline`, which other stages could not load)
-    from training.baseline import main as module_main
+    from training.text.baseline import main as module_main
 
     module_main()

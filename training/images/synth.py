@@ -9,7 +9,7 @@ Hard negatives (a kitchen knife among vegetables, pills at a pharmacy, cards in 
 family game) share objects with positives and are labelled 0.
 
 Output: `<out>/images/<split>/<split>_<n>.jpg`, `<out>/labels.csv` (the format
-`training.image_manifest` reads) and `<out>/generation_meta.csv` (scene names per
+`training.images.manifest` reads) and `<out>/generation_meta.csv` (scene names per
 image, for error analysis; not part of the user-facing format).
 """
 
@@ -34,7 +34,7 @@ from pydantic import Field, model_validator
 from tqdm import tqdm
 
 from training.config import StageConfig, load_section
-from training.image_manifest import CSV_HEADER, MANIFEST_NAME, SPLITS
+from training.images.manifest import CSV_HEADER, MANIFEST_NAME, SPLITS
 from vicas.visual_categories import VISUAL_CATEGORIES
 
 EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
@@ -2264,7 +2264,7 @@ def stats_markdown(done: list[tuple[ItemSpec, Labels, list[str]]], cfg: ImageDat
     lines = [
         "# Generated images: counts",
         "",
-        f"Written by `python -m training.image_synth` (seed {cfg.seed}, {cfg.size}x{cfg.size} px, "
+        f"Written by `python -m training.images.synth` (seed {cfg.seed}, {cfg.size}x{cfg.size} px, "
         f"{len(done)} images). See `data_cards/generated_images.md`.",
         "",
         "| kind | " + " | ".join(SPLITS) + " | total |",

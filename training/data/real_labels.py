@@ -9,7 +9,7 @@ Splits: a labelled row of a source's dev split stays in dev (it tunes calibratio
 threshold). A seeded quarter of the labelled rows of the sources' train splits forms the **real-text
 test split**, never trained or tuned on; the rest is trained on.
 
-Commands (`python -m training.real_labels --help`):
+Commands (`python -m training.data.real_labels --help`):
 - `assemble`: labellers' batch files + the sample -> `data/real_labels/` (labels, both labellings,
   adjudication), what a labelling round commits;
 - `qc`: the DVC stage: counts per category and severity, prevalence in the random slice, Cohen's kappa per
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.adapters import Record, SourceError, exact, jsonl_objects
+from training.data.adapters import Record, SourceError, exact, jsonl_objects
 from vicas.policy import Policy, decide, load_policy
 from vicas.taxonomy import CATEGORIES, check_severity
 

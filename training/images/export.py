@@ -34,9 +34,9 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from training.calibration import calibrate
 from training.config import ExportImageConfig, load_section
-from training.image_data import ImageExample, batches, load_examples
-from training.image_manifest import ImageRecord, read_image_manifest
-from training.image_model import EfficientNetLite0, ImageNetLite0, VisualClassifier, imagenet_lite0
+from training.images.dataset import ImageExample, batches, load_examples
+from training.images.manifest import ImageRecord, read_image_manifest
+from training.images.model import EfficientNetLite0, ImageNetLite0, VisualClassifier, imagenet_lite0
 from training.metrics import presence_metrics
 from training.versioning import created_at, input_version, library_versions, onnx_props, stamp_onnx
 from vicas.imagenet_cues import DOMAIN_FILE, DOMAIN_KEEP, IMAGENET_FILE, IMAGENET_SIZE, HeadsDomain, softmax

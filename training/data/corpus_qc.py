@@ -21,9 +21,9 @@ from typing import Any
 from datasketch import MinHashLSH
 from sklearn.metrics import cohen_kappa_score
 
-from training.adapters import read_labelled_jsonl
+from training.data.adapters import read_labelled_jsonl
 from training.config import CorpusQCConfig, load_section
-from training.prepare import _shingles, minhash
+from training.data.prepare import _shingles, minhash
 from vicas.normalize import normalize_text
 from vicas.taxonomy import ALLOWED_SEVERITIES, CATEGORIES
 

@@ -25,8 +25,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from training.adapters import PUBLIC_ADAPTERS, Record, read_smishing
-from training.real_labels import text_hash
+from training.data.adapters import PUBLIC_ADAPTERS, Record, read_smishing
+from training.data.real_labels import text_hash
 from vicas.normalize import fold_diacritics, normalize_text
 
 # Cue patterns on the normalised, diacritics-free text (word-bounded). They only choose what labellers

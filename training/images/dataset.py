@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
-from training.image_manifest import ImageRecord
+from training.images.manifest import ImageRecord
 from vicas.images import to_rgb
 from vicas.visual import preprocess
 from vicas.visual_categories import VISUAL_CATEGORIES

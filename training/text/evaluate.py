@@ -17,7 +17,6 @@ import joblib
 import numpy as np
 from tqdm import tqdm
 
-from training.baseline import Baseline
 from training.calibration import (
     REVIEW_GRID,
     band_inputs,
@@ -39,9 +38,10 @@ from training.metrics import (
     served_bands,
     span_f1,
 )
-from training.robustness import obfuscate, strip_diacritics
-from training.text_data import load_rows, severity_targets
-from training.text_model import NATIVE_HEADS, VIHOS_CATEGORIES, native_slices
+from training.text.baseline import Baseline
+from training.text.dataset import load_rows, severity_targets
+from training.text.model import NATIVE_HEADS, VIHOS_CATEGORIES, native_slices
+from training.text.robustness import obfuscate, strip_diacritics
 from vicas.band import risk_coverage
 from vicas.engine import TextEngine
 from vicas.inference import Calibration, native_decisions, severities, severity_probabilities
@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     args.details.parent.mkdir(parents=True, exist_ok=True)
     args.details.write_text(json.dumps(out, indent=1, ensure_ascii=False))
     write_plots(out, args.plots)
-    from training.model_card import text_model_card
+    from training.text.model_card import text_model_card
 
     args.card.write_text(text_model_card(out, args.model, flat_metrics(out)), encoding="utf-8")
     print(json.dumps(flat_metrics(out), indent=2))

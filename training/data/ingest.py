@@ -9,9 +9,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from training.adapters import PUBLIC_ADAPTERS, Record, read_own, read_reviewed, read_smishing
+from training.data.adapters import PUBLIC_ADAPTERS, Record, read_own, read_reviewed, read_smishing
 from training.config import IngestConfig, load_section
-from training.real_labels import apply_real_labels, load_real_labels
+from training.data.real_labels import apply_real_labels, load_real_labels
 
 
 def write_records(records: Iterable[Record], path: Path, desc: str) -> int:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cfg = load_section(args.params, "ingest", IngestConfig)
     if args.download:
-        from training.download import download
+        from training.data.download import download
 
         for name, n in download(cfg.source_dir, cfg.sources).items():
             print(f"downloaded {name}: {n} rows")

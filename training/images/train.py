@@ -1,6 +1,6 @@
 """Fine-tune the visual classifier (EfficientNet-Lite0, ImageNet weights) on labelled images.
 
-Reads an image manifest (CSV or folder layout, see `training/image_manifest.py`),
+Reads an image manifest (CSV or folder layout, see `training/images/manifest.py`),
 trains ordinal severity heads for the visual categories with unknown labels
 masked, keeps the epoch with the best dev macro-F1, and records the run with dvclive.
 """
@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from training.config import TrainImageConfig, load_section
-from training.image_data import ImageExample, batches, load_examples
-from training.image_manifest import read_image_manifest
-from training.image_model import VisualClassifier
+from training.images.dataset import ImageExample, batches, load_examples
+from training.images.manifest import read_image_manifest
+from training.images.model import VisualClassifier
 from vicas.visual_categories import VISUAL_CATEGORIES
 
 
