@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -28,6 +29,19 @@ from sqlalchemy import (
 from sqlalchemy.engine.default import DefaultExecutionContext
 
 from serving.queue_keys import keys_for
+
+
+def insert_ignoring(engine: Engine, table: Table, index_elements: list[str] | None = None) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in the engine's dialect (PostgreSQL or SQLite): stores that may see the
+    same row twice (a spooled write replayed, a view recorded again) insert once."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=index_elements)
+
 
 metadata = MetaData()
 

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from serving.db import hash_entries, hash_lists, hash_matches
+from serving.db import hash_entries, hash_lists, hash_matches, insert_ignoring
 from serving.spool import Spool
 from vicas.hashes import HashIndex, HashMatch, ImageHashes, ListEntry, ListInfo
 
@@ -221,11 +221,7 @@ class MatchLog:
         """Insert, ignoring records already stored (same item and image); returns how many were new."""
         if not records:
             return 0
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-        stmt = dialect_insert(hash_matches).on_conflict_do_nothing(index_elements=["item_key", "image"])
+        stmt = insert_ignoring(self.engine, hash_matches, ["item_key", "image"])
         keys = {r.item_key for r in records}
         with self.engine.begin() as conn:
             query = select(hash_matches.c.item_key, hash_matches.c.image).where(hash_matches.c.item_key.in_(keys))

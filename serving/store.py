@@ -18,6 +18,7 @@ from serving.db import (
     appeals,
     as_utc,
     flagged_items,
+    insert_ignoring,
     item_images,
     item_views,
     login_throttle,
@@ -119,12 +120,7 @@ class FlagStore:
         """Insert, ignoring items already stored (same item_key); returns how many were new."""
         if not items:
             return 0
-        dialect = self.engine.dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-        stmt = dialect_insert(flagged_items).on_conflict_do_nothing(index_elements=["item_key"])
+        stmt = insert_ignoring(self.engine, flagged_items, ["item_key"])
         keys = [i.item_key for i in items]
         with self.engine.begin() as conn:
             # rowcount of a multi-row insert is not reported by every driver: count what was already there
@@ -140,10 +136,7 @@ class FlagStore:
                 for img in i.images
             ]
             if thumbnails:  # in the same transaction: an item is never stored without its thumbnails
-                conn.execute(
-                    dialect_insert(item_images).on_conflict_do_nothing(index_elements=["item_key", "image"]),
-                    thumbnails,
-                )
+                conn.execute(insert_ignoring(self.engine, item_images, ["item_key", "image"]), thumbnails)
         return len(set(keys) - present)
 
     def _spool(self, items: list[FlaggedItem]) -> None:

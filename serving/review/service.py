@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, func, insert, literal, literal_column, select, tuple_, update
 
-from serving.db import appeals, flagged_items, hash_matches, item_views, queue_counts, reviews
+from serving.db import appeals, flagged_items, hash_matches, insert_ignoring, item_views, queue_counts, reviews
 from serving.db import item_images as item_images_table
 from serving.review import audit
 from serving.review.accounts import User
@@ -150,12 +150,8 @@ def record_view(engine: Engine, item: Mapping[str, Any], reviewer: str, now: dat
         "severe": is_severe(item.get("cats") or {}),
         "viewed_at": now,
     }
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     with engine.begin() as conn:
-        conn.execute(dialect_insert(item_views).values(**row).on_conflict_do_nothing())
+        conn.execute(insert_ignoring(engine, item_views).values(**row))
 
 
 def severe_views(engine: Engine, start: date | None = None, end: date | None = None) -> dict[str, dict[str, int]]:
