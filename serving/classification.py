@@ -79,15 +79,9 @@ class Resolved:
         return content_hash("\x00".join(parts))
 
 
-@dataclass
-class Upload(NamedImage):
+def open_upload(data: bytes, limits: ImageLimits, name: str) -> NamedImage:
     """A multipart file, decoded, with the MD5 and SHA-256 of its bytes (the bytes are not kept)."""
-
-    digests: tuple[str, str] | None = None
-
-
-def open_upload(data: bytes, limits: ImageLimits, name: str) -> Upload:
-    return Upload(name, open_image(data, limits, name), file_digests(data))
+    return NamedImage(name, open_image(data, limits, name), file_digests(data))
 
 
 def read_unmatched(reader: ImageReader | None, item: Resolved) -> list[ImageReading]:
@@ -281,30 +275,26 @@ class Classifier:
         if count > settings.max_images_per_item:
             raise ImageError(f"{count} images in one item; the limit is {settings.max_images_per_item}", status=413)
         raw = []
-        # the digests of each image's file, in the order resolve_item lists the images: uploads, base64, page
-        digests: list[tuple[str, str] | None] = [u.digests if isinstance(u, Upload) else None for u in uploads]
         for i, up in enumerate(it.images):
             name = up.name or f"image {i}"
             data = decode_base64(up.data, name)
             w, h = image_size(data, limits, name)
             budget.take(w * h, name)
             raw.append((name, data))
-            digests.append(file_digests(data))
-        for i, p in enumerate(embedded):
+        for i, p in enumerate(embedded):  # counted from their headers here; decoded by resolve_item (page_parts)
             name = p.label(i)
-            data = decode_base64(p.src, name)
-            w, h = image_size(data, limits, name)
+            w, h = image_size(decode_base64(p.src, name), limits, name)
             budget.take(w * h, name)
-            digests.append(file_digests(data))
         images = list(uploads)
-        images += [NamedImage(name, open_image(data, limits, name)) for name, data in raw]
+        images += [NamedImage(name, open_image(data, limits, name), file_digests(data)) for name, data in raw]
         text, images = resolve_item(
             ContentItem(it.text, it.html, images), limits, settings.max_images_per_item, reader is not None
         )
         if text is not None and len(text) > settings.max_text_chars:
             raise ImageError(f"an item has {len(text)} characters; the limit is {settings.max_text_chars}", 413)
         # matched before any model reads an image; one index snapshot for the whole item (a reload swaps it)
-        hashes, matches = match_images(self.hash_lists.index, [n.image for n in images], digests, self.match_settings)
+        pictures, digests = [n.image for n in images], [n.digests for n in images]
+        hashes, matches = match_images(self.hash_lists.index, pictures, digests, self.match_settings)
         return Resolved(it, text, images, hashes=hashes, matches=matches)
 
     async def classify_items(
