@@ -132,7 +132,7 @@ class BlockScorer:
                 if item.conversation is not None:
                     pred, reading = self.classifier.read_conversation(pred, item.conversation, row_id)
                     version = f"{version}+{reading.model_version}"
-                res = build_result(pred, self.policy, version, item.age, self.classifier.review_risk)
+                res = build_result(pred, self.policy, version, item.age, self.classifier.text.calibration)
                 res.conversation = reading
                 res.hash_matches = [HashMatchResult(**vars(m)) for m in matches]
                 out.append((i, {"id": row_id, **res.model_dump(mode="json")}))

@@ -332,7 +332,7 @@ class Classifier:
         except QueueFull as e:
             raise ApiError(503, f"the service is busy ({e}); retry shortly", "queue_full", {"Retry-After": "2"}) from e
         version = batcher.version
-        review_risk = batcher.engine.calibration.review_risk
+        calibration = batcher.engine.calibration  # band calibration and review threshold of the served model
         store_key = uuid.uuid4().hex  # item keys are ours: a partner may reuse its request ids
         flagged, pos = [], 0
         matched: list[MatchRecord] = []
@@ -344,7 +344,7 @@ class Classifier:
             if r.conversation is not None:
                 pred, reading = await asyncio.to_thread(read_conversation, r, pred, self.conversations)
                 item_version = f"{version}+{reading.model_version}"
-            res = build_result(pred, self.policy, item_version, r.request.audience_age, review_risk)
+            res = build_result(pred, self.policy, item_version, r.request.audience_age, calibration)
             res.conversation = reading
             res.hash_matches = [HashMatchResult(**vars(m)) for m in r.matches]
             answers[i] = ClassifyResponse(request_id=request_id, **res.model_dump())

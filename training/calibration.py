@@ -8,7 +8,9 @@ import numpy as np
 
 from vicas.inference import Calibration, severities, severity_probabilities
 from vicas.policy import Policy, decide
-from vicas.taxonomy import CATEGORIES
+from vicas.taxonomy import BAND_ORDER, CATEGORIES
+
+BAND_NAMES = [b.value for b in BAND_ORDER]
 
 
 def log_loss(logits: np.ndarray, targets: np.ndarray) -> float:
@@ -200,10 +202,11 @@ REVIEW_GRID = tuple(round(float(x), 3) for x in np.arange(0.005, 0.5001, 0.005))
 
 
 def band_readings(probs: np.ndarray, calibration: Calibration, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
-    """P(band >= b) per row, and the band each row's predicted severities call for (the decision's floor)."""
+    """P(band >= b) per row (through the calibration's band calibration, as served), and the band each
+    row's predicted severities call for (the decision's floor)."""
     from vicas.band import band_at_least
 
-    at_least = band_at_least(probs, policy.band_table(), policy.decision.combine)
+    at_least = band_at_least(probs, policy.band_table(), policy.decision.combine, calibration.band_calibration)
     floors = np.array([decide(s, policy).band.rank for s in severities(probs, calibration)])
     return at_least, floors
 
@@ -215,6 +218,54 @@ def band_inputs(
     at_least, floors = band_readings(probs, calibration, policy)
     truth = np.array([decide(s, policy).band.rank for s in true_sev])
     return at_least, floors, truth
+
+
+def _binary_log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def fit_band_calibration(
+    probs: np.ndarray, true_sev: list[dict[str, int]], calibration: Calibration, policy: Policy
+) -> Calibration:
+    """Platt scaling of each P(band >= b) on dev rows with a known band (vicas.band.BandCalibration).
+
+    One logistic regression per band on the logit of the combined probability; a band with fewer than 10
+    dev rows on either side keeps its combined probability (slope 1, intercept 0). Fewer than 50 rows: none.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from vicas.band import N_BANDS, BandCalibration, band_table_key
+
+    raw = calibration.model_copy(update={"band_calibration": None})
+    if len(true_sev) < 50:
+        return raw
+    at_least, _, truth = band_inputs(probs, true_sev, raw, policy)
+    slopes, intercepts, parts = [], [], []
+    for b in range(1, N_BANDS):
+        y = (truth >= b).astype(np.int64)
+        p = np.clip(at_least[:, b], 1e-6, 1 - 1e-6)
+        x = np.log(p / (1 - p))[:, None]
+        slope, intercept = 1.0, 0.0
+        if min(int(y.sum()), int((1 - y).sum())) >= 10:
+            fit = LogisticRegression(C=100.0).fit(x, y)
+            if fit.coef_[0, 0] > 0:  # a curve that falls with the model's probability would invert the rule
+                slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+        slopes.append(round(slope, 5))
+        intercepts.append(round(intercept, 5))
+        cal = 1 / (1 + np.exp(-np.clip(slope * x[:, 0] + intercept, -30, 30)))
+        parts.append(
+            f"{BAND_NAMES[b]}: true {y.mean():.1%}, combined {p.mean():.1%} -> {cal.mean():.1%} "
+            f"(log-loss {_binary_log_loss(p, y):.3f} -> {_binary_log_loss(cal, y):.3f})"
+        )
+    band = BandCalibration(
+        key=band_table_key(policy.band_table(), policy.decision.combine),
+        slopes=slopes,
+        intercepts=intercepts,
+        rule=f"Platt scaling per band on {len(true_sev)} dev rows with a known band (policy {policy.version}, "
+        f"combine {policy.decision.combine}); mean P(band >= b): " + "; ".join(parts),
+    )
+    return calibration.model_copy(update={"band_calibration": band})
 
 
 def fit_review(

@@ -18,15 +18,22 @@ threshold the item is not decided automatically: it is served with the stricter 
 under the threshold and marked `needs_review` for the console's queue (Chow's reject option). The
 threshold is fitted on dev at export (the lowest share sent to review that keeps under-rating among the
 items decided automatically at the policy's target) and stored in the model's calibration.
+
+The combined probabilities are not themselves calibrated: independence adds a dozen small category
+probabilities into a large band one, so the cost rule over-rates. `BandCalibration` maps each P(band >= b)
+through a logistic curve fitted on dev rows with a known band (Platt scaling of the cumulative band
+probabilities) before the rule reads them; it is fitted at export, before the review threshold.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from vicas.taxonomy import BAND_ORDER, CATEGORIES, Band
 
@@ -56,13 +63,49 @@ def _band_table(key: tuple[tuple[str, str, str], ...]) -> np.ndarray:
     return table
 
 
-def band_at_least(severity_probs: np.ndarray, table: np.ndarray, combine: str = "independent") -> np.ndarray:
+def band_table_key(table: np.ndarray, combine: str) -> str:
+    """Names one band table and one way of combining: a band calibration applies to these only."""
+    digest = hashlib.sha256(np.ascontiguousarray(table, dtype=np.int64).tobytes() + combine.encode())
+    return digest.hexdigest()[:16]
+
+
+class BandCalibration(BaseModel):
+    """P(band >= b) recalibrated: sigmoid(slope_b * logit(p) + intercept_b) for each band b above P.
+
+    Fitted at export on dev rows with a known band (training.calibration.fit_band_calibration) for the
+    band table and combine rule named by `key`; under a policy with another table it does not apply and
+    the combined probabilities are used as they are.
+    """
+
+    key: str = Field(description="band_table_key of the policy table and combine rule it was fitted for")
+    slopes: list[float] = Field(description="per band above P (K, T13, T16, T18, C)")
+    intercepts: list[float] = Field(description="per band above P (K, T13, T16, T18, C)")
+    rule: str = Field("", description="how it was fitted, with its dev figures")
+
+    def applies_to(self, table: np.ndarray, combine: str) -> bool:
+        return self.key == band_table_key(table, combine)
+
+    def apply(self, at_least: np.ndarray) -> np.ndarray:
+        """(..., N_BANDS) combined P(band >= b) -> calibrated, monotone in b, P(band >= P) = 1."""
+        p = np.clip(np.asarray(at_least, dtype=np.float64), 1e-6, 1 - 1e-6)
+        z = np.log(p[..., 1:] / (1 - p[..., 1:])) * np.asarray(self.slopes) + np.asarray(self.intercepts)
+        out = np.concatenate([np.ones((*p.shape[:-1], 1)), 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))], axis=-1)
+        return np.minimum.accumulate(out, axis=-1)
+
+
+def band_at_least(
+    severity_probs: np.ndarray,
+    table: np.ndarray,
+    combine: str = "independent",
+    calibration: BandCalibration | None = None,
+) -> np.ndarray:
     """(..., C, 3) calibrated P(severity >= k) -> (..., N_BANDS) P(band >= b); P(band >= P) = 1.
 
     `combine` says how the categories' probabilities make the band's: "independent" (1 - prod(1 - p), the
     categories as independent events) or "max" (the largest: categories that move together, such as
     profanity and harassment in one insult, the Fréchet lower bound). Independence adds up a dozen small
     probabilities into a large one; which fits is measured on dev (benchmarks/band_operating_point.py).
+    A `calibration` fitted for this table and rule then maps the result onto dev's band frequencies.
     """
     probs = np.asarray(severity_probs, dtype=np.float64)
     lead = probs.shape[:-2]
@@ -78,6 +121,8 @@ def band_at_least(severity_probs: np.ndarray, table: np.ndarray, combine: str = 
                 top[..., bi] = np.maximum(top[..., bi], probs[..., ci, k])
     out = 1.0 - none if combine == "independent" else top
     out[..., 0] = 1.0
+    if calibration is not None and calibration.applies_to(table, combine):
+        return calibration.apply(out)
     # monotone in b (it is by construction; guard against rounding)
     return np.minimum.accumulate(out, axis=-1)
 

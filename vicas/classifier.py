@@ -163,11 +163,6 @@ class ContentClassifier:
         self.hash_index = hash_index  # lists of known abuse material (`vicas hashes import`); None: not matched
         self.match_settings = match_settings or MatchSettings()
 
-    @property
-    def review_risk(self) -> float | None:
-        """The text model's fitted review threshold (see vicas.band)."""
-        return self.text.calibration.review_risk
-
     def read_conversation(
         self, pred: ItemPrediction, conv: Conversation, item_id: object = None
     ) -> tuple[ItemPrediction, ConversationResult]:

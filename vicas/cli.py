@@ -198,7 +198,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             if item.conversation is not None:
                 pred, reading = classifier.read_conversation(pred, item.conversation, item.id)
                 version = f"{version}+{reading.model_version}"
-            res = build_result(pred, policy, version, item.age, classifier.review_risk)
+            res = build_result(pred, policy, version, item.age, classifier.text.calibration)
             res.conversation = reading
             res.hash_matches = [HashMatchResult(**vars(m)) for m in matches]
             out.write(json.dumps({"id": item.id, **res.model_dump(mode="json")}, ensure_ascii=False) + "\n")

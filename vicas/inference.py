@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, Field
 
+from vicas.band import BandCalibration
 from vicas.normalize import Normalized
 from vicas.taxonomy import ALLOWED_SEVERITIES, CATEGORIES
 
@@ -28,6 +29,11 @@ class Calibration(BaseModel):
         "for the policy's targets; None: no review outcome",
     )
     review_rule: str = Field("", description="how review_risk was chosen, with its dev figures")
+    band_calibration: BandCalibration | None = Field(
+        None,
+        description="the band probabilities' recalibration (vicas.band), fitted on dev at export before "
+        "review_risk; None (older models, too few dev rows with a known band): the combined probabilities",
+    )
     native_offsets: dict[str, list[float]] = Field(
         default_factory=dict,
         description="native head -> offsets added to its logits before the decision (argmax, or > 0 for a "

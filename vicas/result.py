@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
-from vicas.band import band_at_least, combine_at_least
+from vicas.band import BandCalibration, band_at_least, combine_at_least
 from vicas.combine import ItemPrediction
 from vicas.engine import TextPrediction
+from vicas.inference import Calibration
 from vicas.policy import AudienceDecision, Decision, Policy, Reason, SupportReference, decide
 from vicas.redact import redact
 from vicas.taxonomy import CATEGORIES, Band
@@ -121,8 +122,11 @@ class ClassificationResult(BaseModel):
     )
 
 
-def item_band_at_least(item: ItemPrediction, policy: Policy) -> np.ndarray | None:
-    """P(band >= b) from every text the model read in the item (its text, its images' OCR texts).
+def item_band_at_least(
+    item: ItemPrediction, policy: Policy, calibration: BandCalibration | None = None
+) -> np.ndarray | None:
+    """P(band >= b) from every text the model read in the item (its text, its images' OCR texts), each
+    through the text model's band calibration.
 
     Pictures' own readings are deterministic: they enter the decision as the severities' floor.
     """
@@ -132,7 +136,7 @@ def item_band_at_least(item: ItemPrediction, policy: Policy) -> np.ndarray | Non
     if not readings:
         return None
     table, how = policy.band_table(), policy.decision.combine
-    return combine_at_least([band_at_least(r.severity_probs, table, how) for r in readings], how)
+    return combine_at_least([band_at_least(r.severity_probs, table, how, calibration) for r in readings], how)
 
 
 def build_result(
@@ -140,16 +144,17 @@ def build_result(
     policy: Policy,
     model_version: str,
     audience_age: int | None = None,
-    review_risk: float | None = None,
+    calibration: Calibration | None = None,
 ) -> ClassificationResult:
-    """The result of one item; `review_risk` is the model's fitted review threshold (its calibration's)."""
+    """The result of one item. `calibration` is the text model's: its band calibration and fitted review
+    threshold make the band decision (None: the combined probabilities and the policy's own threshold)."""
     item = pred if isinstance(pred, ItemPrediction) else ItemPrediction.from_text(pred)
     decision: Decision = decide(
         item.severities,
         policy,
         audience_age=audience_age,
-        band_at_least=item_band_at_least(item, policy),
-        review_risk=review_risk,
+        band_at_least=item_band_at_least(item, policy, calibration.band_calibration if calibration else None),
+        review_risk=calibration.review_risk if calibration else None,
     )
     redact_cats = {c for c, sev in policy.redact.items() if item.severities.get(c, 0) >= sev}
     evidence = [

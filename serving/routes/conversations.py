@@ -80,7 +80,7 @@ async def live_message(
         risk = await asyncio.to_thread(model.assess, conv, window.prob_array())
         pred, reading = apply_risk(ItemPrediction.from_text(text_pred), risk, [], model.version)
         version = f"{batcher.version}+{model.version}"
-        res = build_result(pred, policy, version, None, batcher.engine.calibration.review_risk)
+        res = build_result(pred, policy, version, None, batcher.engine.calibration)
         res.conversation = reading
         newly_flagged = reading.flagged and not window.flagged
         window.flagged = window.flagged or reading.flagged

@@ -368,7 +368,7 @@ def add_bands(records: list[ImageRecord], model: Path, threads: int) -> str:
 
     def bands(texts: list[str]) -> list[str]:
         preds = engine.classify(texts, with_evidence=False)
-        return [build_result(p, policy, engine.version, None, engine.calibration.review_risk).band.value for p in preds]
+        return [build_result(p, policy, engine.version, None, engine.calibration).band.value for p in preds]
 
     text_bands = bands([r.reference.replace("\n", " ") for r in records])
     image_bands = bands([r.hypothesis.replace("\n", " ") for r in records])

@@ -21,6 +21,7 @@ from training.calibration import (
     REVIEW_GRID,
     band_inputs,
     band_readings,
+    fit_band_calibration,
     fit_native_offsets,
     fit_review,
     known_band_rows,
@@ -110,6 +111,18 @@ def contract_metrics(
             for p in risk_coverage(at_least, floors, truth, rule.under_cost, rule.over_cost, REVIEW_GRID)
         ]
     return out
+
+
+def band_only(probs: np.ndarray, rows: list[dict[str, Any]], calibration: Calibration) -> dict[str, Any]:
+    """The band as served on rows with a known band, under `calibration` (a comparison of decision rules)."""
+    full = known_band_rows(rows)
+    if not full:
+        return {}
+    policy = load_policy()
+    true_sev = [{c: rows[i]["labels"][c][0] for c in CATEGORIES} for i in full]
+    at_least, floors, truth = band_inputs(probs[full], true_sev, calibration, policy)
+    served, review = served_bands(at_least, floors, policy, calibration.review_risk)
+    return band_decision_metrics(served, review, truth)
 
 
 def clean_comments_restricted(
@@ -210,13 +223,24 @@ def evaluate(cfg: EvaluateConfig, model_dir: Path, baseline_path: Path, data: Pa
     for scorer in scorers:
         r = results[scorer.name]
         probs, nat = scorer([x["text"] for x in dev])
-        # the review threshold: the model's fitted at export (served); the baseline's fitted here the same way
-        review_risk = scorer.calibration.review_risk
+        # band calibration and review threshold: the model's fitted at export (served); the baseline's fitted
+        # here the same way; beside the model, its decision without the band calibration (review refitted)
+        full = known_band_rows(dev)
+        true_sev = [{c: dev[i]["labels"][c][0] for c in CATEGORIES} for i in full]
         if scorer.name != "model":
-            full = known_band_rows(dev)
-            true_sev = [{c: dev[i]["labels"][c][0] for c in CATEGORIES} for i in full]
-            review_risk = fit_review(probs[full], true_sev, scorer.calibration, load_policy()).review_risk
+            fitted = fit_band_calibration(probs[full], true_sev, scorer.calibration, load_policy())
+            scorer.calibration = fit_review(probs[full], true_sev, fitted, load_policy())
+        review_risk = scorer.calibration.review_risk
         r["review_risk"] = review_risk
+        uncalibrated = None
+        if scorer.name == "model" and scorer.calibration.band_calibration is not None:
+            uncalibrated = fit_review(
+                probs[full], true_sev, scorer.calibration.model_copy(update={"band_calibration": None}), load_policy()
+            )
+            r["without_band_calibration"] = {
+                "review_risk": uncalibrated.review_risk,
+                "clean_comments_dev": clean_comments_restricted(probs, dev, uncalibrated, uncalibrated.review_risk),
+            }
         r["dev"] = contract_metrics(probs, dev, scorer.calibration, review_risk)
         r["clean_comments_dev"] = clean_comments_restricted(probs, dev, scorer.calibration, review_risk)
         r["dev_by_source"] = {}
@@ -231,9 +255,13 @@ def evaluate(cfg: EvaluateConfig, model_dir: Path, baseline_path: Path, data: Pa
         if real_test:
             rt_probs, _ = scorer([x["text"] for x in real_test])
             r["real_test"] = contract_metrics(rt_probs, real_test, scorer.calibration, review_risk)
+            if uncalibrated is not None:
+                r["without_band_calibration"]["real_test"] = band_only(rt_probs, real_test, uncalibrated)
         if test:
             t_probs, _ = scorer([x["text"] for x in test])
             r["own_test"] = contract_metrics(t_probs, test, scorer.calibration, review_risk)
+            if uncalibrated is not None:
+                r["without_band_calibration"]["own_test"] = band_only(t_probs, test, uncalibrated)
             if scorer.name == "model":
                 pred = severities(t_probs, scorer.calibration)
                 true = [{c: x["labels"][c][0] for c in CATEGORIES} for x in test]
@@ -403,6 +431,11 @@ def flat_metrics(out: dict[str, Any]) -> dict[str, Any]:
                 flat[f"{s}/{split}_band_{k}"] = v
         for k, v in r.get("clean_comments_dev", {}).items():
             flat[f"{s}/clean_comments_dev_{k}"] = v
+        raw = r.get("without_band_calibration", {})  # the decision on the combined probabilities, for comparison
+        for split in ("own_test", "real_test"):
+            for k in ("exact", "under_rating_auto", "review_share", "over_rating"):
+                if k in raw.get(split, {}):
+                    flat[f"{s}/{split}_band_uncalibrated_{k}"] = raw[split][k]
         for name in ("no_diacritics", "obfuscated", "original"):
             key = f"robust_{name}"
             if key in r:

@@ -145,8 +145,15 @@ def dev_outputs(engine: TextEngine, dev: list[dict[str, Any]]) -> tuple[np.ndarr
 def calibrate_engine(engine: TextEngine, dev: list[dict[str, Any]], cfg: ExportTextConfig) -> Calibration:
     """Fit the calibration of an exported ONNX file on its own dev outputs: temperatures, thresholds (F1 rule,
     then the under-rating rule when configured), the native heads' decision offsets, and the band decision's
-    review threshold (vicas.band) for the policy's targets."""
-    from training.calibration import calibrate, fit_native_offsets, fit_review, known_band_rows, native_labels_of
+    band calibration then review threshold (vicas.band) for the policy's targets."""
+    from training.calibration import (
+        calibrate,
+        fit_band_calibration,
+        fit_native_offsets,
+        fit_review,
+        known_band_rows,
+        native_labels_of,
+    )
     from training.text.dataset import severity_targets
 
     sev, nat, _ = dev_outputs(engine, dev)
@@ -158,6 +165,7 @@ def calibrate_engine(engine: TextEngine, dev: list[dict[str, Any]], cfg: ExportT
     full = known_band_rows(dev)
     probs = severity_probabilities(sev[full], calibration)
     true_sev = [{c: int(dev[i]["labels"][c][0]) for c in CATEGORIES} for i in full]
+    calibration = fit_band_calibration(probs, true_sev, calibration, policy)
     return fit_review(probs, true_sev, calibration, policy)
 
 

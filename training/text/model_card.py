@@ -256,7 +256,8 @@ def ratings_table(res: dict[str, Any]) -> list[str]:
         "## Ratings (own test / real-text test; percentages)",
         "",
         "The band served is the policy's child-first decision (`vicas/band.py`): band probabilities from the "
-        "calibrated severity heads, the band of least expected cost when under-rating costs "
+        "calibrated severity heads, recalibrated as band probabilities on dev (Platt scaling per band, fitted at "
+        "export), the band of least expected cost when under-rating costs "
         "more than over-rating, and a **review** outcome for items whose under-rating risk stays above the "
         "threshold fitted on dev (served with the stricter band and queued for reviewers). The real-text test "
         "split is a held-out quarter of the project's labels on real comments of the public sets' train splits "
@@ -280,6 +281,22 @@ def ratings_table(res: dict[str, Any]) -> list[str]:
             f"{_pair(res, s, ('band_severity_rule', 'under_rating'))} | "
             f"{_pair(res, s, ('band_severity_rule', 'over_rating'))} |"
         )
+    raw = res["model"].get("without_band_calibration")
+    if raw:
+        cells = [
+            " / ".join(_pct(raw.get(split, {}).get(key)) for split in ("own_test", "real_test"))
+            for key in ("exact", "under_rating_auto", "review_share", "over_rating")
+        ]
+        clean_raw = _pct(raw.get("clean_comments_dev", {}).get("t13_or_above"))
+        lines += [
+            "",
+            "The model's decision without the band calibration (the combined probabilities as they are, the review "
+            f"threshold refitted on dev: {raw.get('review_risk')}), for comparison:",
+            "",
+            "| | exact | under-rated (automatic) | to review | over-rated | clean comments (dev) at T13+ |",
+            "|---|---|---|---|---|---|",
+            f"| model, uncalibrated bands | {' | '.join(cells)} | {clean_raw} |",
+        ]
     return [*lines, ""]
 
 

@@ -1,0 +1,105 @@
+"""Band calibration: the combined P(band >= b) mapped onto dev's band frequencies before the cost rule reads it.
+
+Ratings issue: combining a dozen category probabilities as independent events makes a large band probability
+out of small ones, so the child-first rule restricted most ordinary texts (over-rated 45-52% on the test
+splits with the recorded model). The fixtures are synthetic: severities drawn at random, model probabilities
+that are right about each category but, like the real model's, slightly high on every clean category.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.calibration import band_inputs, fit_band_calibration, fit_review
+from training.metrics import band_decision_metrics, served_bands
+from vicas.band import BandCalibration, band_at_least, band_table_key
+from vicas.engine import TextPrediction
+from vicas.inference import Calibration
+from vicas.normalize import normalize
+from vicas.policy import load_policy
+from vicas.result import build_result
+from vicas.taxonomy import BAND_ORDER, CATEGORIES, Band
+
+
+def synthetic(n: int, seed: int) -> tuple[np.ndarray, list[dict[str, int]]]:
+    """(n, C, 3) P(severity >= k) and the true severities: a quarter of the rows harmful in one category."""
+    rng = np.random.default_rng(seed)
+    probs = rng.uniform(0.02, 0.12, size=(n, len(CATEGORIES), 3))  # every clean category a little high
+    true_sev: list[dict[str, int]] = []
+    for i in range(n):
+        sev = dict.fromkeys(CATEGORIES, 0)
+        if rng.random() < 0.25:
+            c = int(rng.integers(len(CATEGORIES)))
+            k = int(rng.integers(1, 4))
+            sev[CATEGORIES[c]] = k
+            probs[i, c, :k] = rng.uniform(0.6, 0.95, size=k)
+        true_sev.append(sev)
+    probs = np.minimum.accumulate(probs, axis=-1)
+    return probs, true_sev
+
+
+def identity() -> Calibration:
+    return Calibration.identity()
+
+
+def test_fitted_band_probabilities_match_the_band_frequencies_they_were_fitted_on() -> None:
+    policy = load_policy()
+    probs, true_sev = synthetic(1500, seed=1)
+    raw, _, truth = band_inputs(probs, true_sev, identity(), policy)
+    fitted = fit_band_calibration(probs, true_sev, identity(), policy)
+    assert fitted.band_calibration is not None and "Platt" in fitted.band_calibration.rule
+    cal, _, _ = band_inputs(probs, true_sev, fitted, policy)
+    t13 = BAND_ORDER.index(Band.T13)
+    observed = float((truth >= t13).mean())
+    assert abs(raw[:, t13].mean() - observed) > 0.2  # independence: ten small probabilities make a large one
+    assert cal[:, t13].mean() == pytest.approx(observed, abs=0.02)
+    assert np.all(np.diff(cal, axis=1) <= 1e-12) and np.all(cal[:, 0] == 1.0)
+
+
+def test_calibrated_bands_restrict_fewer_ordinary_texts_on_rows_not_fitted_on() -> None:
+    """Fitted on one draw (dev), measured on another (test): far less over-rating at the policy's targets."""
+    policy = load_policy()
+    dev_probs, dev_sev = synthetic(1500, seed=2)
+    test_probs, test_sev = synthetic(1500, seed=3)
+
+    def served(calibration: Calibration) -> dict[str, float]:
+        fitted = fit_review(dev_probs, dev_sev, calibration, policy)
+        at_least, floors, truth = band_inputs(test_probs, test_sev, fitted, policy)
+        bands, review = served_bands(at_least, floors, policy, fitted.review_risk)
+        return band_decision_metrics(bands, review, truth)
+
+    before = served(identity())
+    after = served(fit_band_calibration(dev_probs, dev_sev, identity(), policy))
+    assert after["over_rating"] < before["over_rating"] / 2
+    assert after["under_rating_auto"] <= max(before["under_rating_auto"], 0.03) + 0.01
+    assert after["exact"] > before["exact"]
+
+
+def test_a_band_calibration_applies_only_to_the_policy_table_it_was_fitted_for() -> None:
+    policy = load_policy()
+    table = policy.band_table()
+    shrink = BandCalibration(key=band_table_key(table, "independent"), slopes=[1.0] * 5, intercepts=[-3.0] * 5)
+    probs = np.zeros((len(CATEGORIES), 3))
+    probs[CATEGORIES.index("profanity")] = (0.9, 0.5, 0.1)
+    raw = band_at_least(probs, table)
+    assert band_at_least(probs, table, "independent", shrink)[1] < raw[1] - 0.3
+    assert band_at_least(probs, table, "max", shrink).tolist() == band_at_least(probs, table, "max").tolist()
+    other = table.copy()
+    other[CATEGORIES.index("gambling")] = [0, 0, 0, 0, 0, -1]
+    assert band_at_least(probs, other, "independent", shrink).tolist() == band_at_least(probs, other).tolist()
+
+
+def test_results_are_decided_on_the_models_band_calibration_but_never_below_the_severities() -> None:
+    policy = load_policy()
+    probs = np.full((len(CATEGORIES), 3), 0.15, dtype=np.float32)  # twelve unsure categories, none decided
+    pred = TextPrediction(normalize("một câu bình thường"), dict.fromkeys(CATEGORIES, 0), {}, probs, [])
+    plain = identity()
+    assert build_result(pred, policy, "m@1", calibration=plain).band is not Band.P  # 1 - 0.85^n: restricted
+    band_cal = BandCalibration(
+        key=band_table_key(policy.band_table(), policy.decision.combine), slopes=[1.0] * 5, intercepts=[-4.0] * 5
+    )
+    calibrated = plain.model_copy(update={"band_calibration": band_cal})
+    assert build_result(pred, policy, "m@1", calibration=calibrated).band is Band.P
+    decided = TextPrediction(normalize("nạp tiền chơi tài xỉu"), {"gambling": 2}, {}, probs, [])
+    assert build_result(decided, policy, "m@1", calibration=calibrated).band is policy.band_for("gambling", 2)
