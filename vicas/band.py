@@ -28,6 +28,7 @@ probabilities) before the rule reads them; it is fitted at export, before the re
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,6 +39,7 @@ from pydantic import BaseModel, Field
 from vicas.taxonomy import BAND_ORDER, CATEGORIES, Band
 
 N_BANDS = len(BAND_ORDER)
+log = logging.getLogger(__name__)
 
 
 def severity_band_table(bands: Mapping[str, Mapping[int, Band]]) -> np.ndarray:
@@ -121,10 +123,23 @@ def band_at_least(
                 top[..., bi] = np.maximum(top[..., bi], probs[..., ci, k])
     out = 1.0 - none if combine == "independent" else top
     out[..., 0] = 1.0
-    if calibration is not None and calibration.applies_to(table, combine):
-        return calibration.apply(out)
+    if calibration is not None:
+        if calibration.applies_to(table, combine):
+            return calibration.apply(out)
+        _say_not_applied(calibration.key, band_table_key(table, combine))
     # monotone in b (it is by construction; guard against rounding)
     return np.minimum.accumulate(out, axis=-1)
+
+
+@lru_cache(maxsize=16)
+def _say_not_applied(fitted_for: str, policy_key: str) -> None:
+    """Once per pair: a policy with its own band table gets the combined probabilities, said in the log."""
+    log.warning(
+        "the text model's band calibration was fitted for another band table or combine rule (%s, this policy: %s): "
+        "band probabilities are used uncalibrated; refit with `dvc repro export_text` under this policy",
+        fitted_for,
+        policy_key,
+    )
 
 
 def combine_at_least(parts: Sequence[np.ndarray], combine: str = "independent") -> np.ndarray:

@@ -76,7 +76,7 @@ def test_calibrated_bands_restrict_fewer_ordinary_texts_on_rows_not_fitted_on() 
     assert after["exact"] > before["exact"]
 
 
-def test_a_band_calibration_applies_only_to_the_policy_table_it_was_fitted_for() -> None:
+def test_a_band_calibration_applies_only_to_the_policy_table_it_was_fitted_for(caplog) -> None:
     policy = load_policy()
     table = policy.band_table()
     shrink = BandCalibration(key=band_table_key(table, "independent"), slopes=[1.0] * 5, intercepts=[-3.0] * 5)
@@ -88,6 +88,7 @@ def test_a_band_calibration_applies_only_to_the_policy_table_it_was_fitted_for()
     other = table.copy()
     other[CATEGORIES.index("gambling")] = [0, 0, 0, 0, 0, -1]
     assert band_at_least(probs, other, "independent", shrink).tolist() == band_at_least(probs, other).tolist()
+    assert "fitted for another band table" in caplog.text  # said once in the log, not silently
 
 
 def test_results_are_decided_on_the_models_band_calibration_but_never_below_the_severities() -> None:
