@@ -149,12 +149,16 @@ def build_result(
     """The result of one item. `calibration` is the text model's: its band calibration and fitted review
     threshold make the band decision (None: the combined probabilities and the policy's own threshold)."""
     item = pred if isinstance(pred, ItemPrediction) else ItemPrediction.from_text(pred)
+    band_cal = calibration.band_calibration if calibration else None
+    review_risk = calibration.review_risk if calibration else None
+    if band_cal is not None and not band_cal.applies_to(policy.band_table(), policy.decision.combine):
+        review_risk = None  # fitted on calibrated probabilities of another table: only the policy's own applies
     decision: Decision = decide(
         item.severities,
         policy,
         audience_age=audience_age,
-        band_at_least=item_band_at_least(item, policy, calibration.band_calibration if calibration else None),
-        review_risk=calibration.review_risk if calibration else None,
+        band_at_least=item_band_at_least(item, policy, band_cal),
+        review_risk=review_risk,
     )
     redact_cats = {c for c, sev in policy.redact.items() if item.severities.get(c, 0) >= sev}
     evidence = [

@@ -8,12 +8,14 @@ that are right about each category but, like the real model's, slightly high on 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from training.calibration import band_inputs, fit_band_calibration, fit_review
 from training.metrics import band_decision_metrics, served_bands
-from vicas.band import BandCalibration, band_at_least, band_table_key
+from vicas.band import BandCalibration, _say_not_applied, band_at_least, band_table_key
 from vicas.engine import TextPrediction
 from vicas.inference import Calibration
 from vicas.normalize import normalize
@@ -77,6 +79,7 @@ def test_calibrated_bands_restrict_fewer_ordinary_texts_on_rows_not_fitted_on() 
 
 
 def test_a_band_calibration_applies_only_to_the_policy_table_it_was_fitted_for(caplog) -> None:
+    _say_not_applied.cache_clear()  # said once per process: this test must see it whatever ran before
     policy = load_policy()
     table = policy.band_table()
     shrink = BandCalibration(key=band_table_key(table, "independent"), slopes=[1.0] * 5, intercepts=[-3.0] * 5)
@@ -104,3 +107,43 @@ def test_results_are_decided_on_the_models_band_calibration_but_never_below_the_
     assert build_result(pred, policy, "m@1", calibration=calibrated).band is Band.P
     decided = TextPrediction(normalize("nạp tiền chơi tài xỉu"), {"gambling": 2}, {}, probs, [])
     assert build_result(decided, policy, "m@1", calibration=calibrated).band is policy.band_for("gambling", 2)
+
+
+def test_the_fitted_review_threshold_is_used_only_with_the_band_calibration_it_was_fitted_after() -> None:
+    """The review threshold was fitted on calibrated probabilities: under a policy whose table the band
+    calibration does not fit, the raw probabilities run higher, so only the policy's own threshold applies."""
+    policy = load_policy()
+    probs = np.zeros((len(CATEGORIES), 3), dtype=np.float32)
+    probs[CATEGORIES.index("violence")] = (0.5, 0.4, 0.15)  # T16 served, P(T18) 0.15 left
+    pred = TextPrediction(normalize("một câu"), dict.fromkeys(CATEGORIES, 0), {}, probs, [])
+    key = band_table_key(policy.band_table(), policy.decision.combine)
+    calibration = Calibration.identity().model_copy(
+        update={
+            "review_risk": 0.01,
+            "band_calibration": BandCalibration(key=key, slopes=[1.0] * 5, intercepts=[0.0] * 5),
+        }
+    )
+    assert build_result(pred, policy, "m@1", calibration=calibration).needs_review  # fitted for it: applies
+    other_bands = {**policy.bands, "gambling": {1: Band.T16, 2: Band.T18, 3: Band.C}}
+    other = policy.model_copy(update={"bands": other_bands})
+    assert not build_result(pred, other, "m@1", calibration=calibration).needs_review
+
+
+def test_an_older_calibration_without_a_band_calibration_still_loads_and_decides_as_before() -> None:
+    old = Calibration.identity().model_dump(mode="json")
+    del old["band_calibration"]
+    loaded = Calibration.model_validate_json(json.dumps(old))
+    assert loaded.band_calibration is None
+    probs, true_sev = synthetic(200, seed=4)
+    policy = load_policy()
+    with_none, _, _ = band_inputs(probs, true_sev, loaded, policy)
+    assert np.allclose(with_none, band_at_least(probs, policy.band_table(), policy.decision.combine))
+
+
+def test_too_few_rows_or_one_sided_bands_keep_the_combined_probabilities() -> None:
+    policy = load_policy()
+    probs, true_sev = synthetic(40, seed=5)
+    assert fit_band_calibration(probs, true_sev, identity(), policy).band_calibration is None  # < 50 rows
+    clean = [dict.fromkeys(CATEGORIES, 0) for _ in range(200)]
+    band = fit_band_calibration(synthetic(200, seed=6)[0], clean, identity(), policy).band_calibration
+    assert band is not None and band.slopes == [1.0] * 5 and band.intercepts == [0.0] * 5  # no harmful row

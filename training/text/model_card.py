@@ -195,6 +195,7 @@ def _pair(res: dict[str, Any], system: str, path: tuple[str, ...]) -> str:
 
 def ratings_table(res: dict[str, Any]) -> list[str]:
     """The figures the ratings issue asks for, model beside baseline, with the targets."""
+    raw = res["model"].get("without_band_calibration")  # evaluate writes it when the model has a band calibration
     bench = {s: res[s].get("benchmarks", {}) for s in ("model", "baseline")}
     clean = {s: res[s].get("clean_comments_dev", {}) for s in ("model", "baseline")}
 
@@ -256,8 +257,13 @@ def ratings_table(res: dict[str, Any]) -> list[str]:
         "## Ratings (own test / real-text test; percentages)",
         "",
         "The band served is the policy's child-first decision (`vicas/band.py`): band probabilities from the "
-        "calibrated severity heads, recalibrated as band probabilities on dev (Platt scaling per band, fitted at "
-        "export), the band of least expected cost when under-rating costs "
+        "calibrated severity heads"
+        + (
+            ", recalibrated as band probabilities on dev (Platt scaling per band, fitted at export)"
+            if raw
+            else " (no band calibration: too few dev rows with a known band, or a model exported before it)"
+        )
+        + ", the band of least expected cost when under-rating costs "
         "more than over-rating, and a **review** outcome for items whose under-rating risk stays above the "
         "threshold fitted on dev (served with the stricter band and queued for reviewers). The real-text test "
         "split is a held-out quarter of the project's labels on real comments of the public sets' train splits "
@@ -281,7 +287,6 @@ def ratings_table(res: dict[str, Any]) -> list[str]:
             f"{_pair(res, s, ('band_severity_rule', 'under_rating'))} | "
             f"{_pair(res, s, ('band_severity_rule', 'over_rating'))} |"
         )
-    raw = res["model"].get("without_band_calibration")
     if raw:
         cells = [
             " / ".join(_pct(raw.get(split, {}).get(key)) for split in ("own_test", "real_test"))
@@ -291,7 +296,7 @@ def ratings_table(res: dict[str, Any]) -> list[str]:
         lines += [
             "",
             "The model's decision without the band calibration (the combined probabilities as they are, the review "
-            f"threshold refitted on dev: {raw.get('review_risk')}), for comparison:",
+            f"threshold refitted on dev: {raw.get('review_risk') or 'none, too few dev rows'}), for comparison:",
             "",
             "| | exact | under-rated (automatic) | to review | over-rated | clean comments (dev) at T13+ |",
             "|---|---|---|---|---|---|",
