@@ -3,7 +3,9 @@
 For each way of combining the categories' probabilities, each under-rating cost, and with or without the
 band calibration (vicas.band.BandCalibration, fitted on the same rows), fit the review threshold on dev for
 the policy's targets and report, on the same dev rows, the band as served: exact,
-under-rated among automatic decisions, share to review, over-rated. The default in
+under-rated among automatic decisions, share to review, over-rated. Everything here is fitted and measured on
+the same dev rows, which favours the more flexible rule (with the band calibration) a little; the test splits'
+comparison is `evaluate`'s (`without_band_calibration` in reports/text_eval_details.json). The default in
 `vicas/policies/default.yaml` is chosen from this table (dev only; the test splits are reported by
 `dvc repro evaluate`). Writes reports/band_operating_point.json.
 
