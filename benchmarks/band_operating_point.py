@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     raw = engine.calibration.model_copy(update={"band_calibration": None})
     for calibrated in (False, True):
         for combine in ("independent", "max"):
-            for under in (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0):
+            for under in (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 7.0, 8.0, 10.0, 12.0):
                 rule = base.decision.model_copy(update={"combine": combine, "under_cost": under, "over_cost": 1.0})
                 policy = base.model_copy(update={"decision": rule})
                 cal = fit_band_calibration(probs, true_sev, raw, policy) if calibrated else raw

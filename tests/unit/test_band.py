@@ -77,7 +77,8 @@ def test_parts_combine_and_certain_parts_are_a_floor() -> None:
 
 
 def test_decide_with_band_probabilities_adds_review_and_probabilities() -> None:
-    policy = load_policy()
+    default = load_policy()  # costs 4 : 1 here (the rule's quantile 0.2), whatever the default's
+    policy = default.model_copy(update={"decision": default.decision.model_copy(update={"under_cost": 4.0})})
     sev = {"profanity": 1}
     at = band_at_least(probs_with(profanity=(0.9, 0.5, 0.1)), policy.band_table())
     plain = decide(sev, policy)
@@ -92,7 +93,8 @@ def test_decide_with_band_probabilities_adds_review_and_probabilities() -> None:
 
 
 def test_policy_decision_section_is_validated(tmp_path) -> None:
-    text = (load_policy().model_dump_json()).replace('"under_cost":4.0', '"under_cost":-1')
+    default = load_policy()
+    text = default.model_dump_json().replace(f'"under_cost":{default.decision.under_cost}', '"under_cost":-1')
     bad = tmp_path / "bad.yaml"
     bad.write_text(text, encoding="utf-8")
     with pytest.raises(PolicyError, match="under_cost"):

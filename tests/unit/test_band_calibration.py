@@ -19,7 +19,7 @@ from vicas.band import BandCalibration, _say_not_applied, band_at_least, band_ta
 from vicas.engine import TextPrediction
 from vicas.inference import Calibration
 from vicas.normalize import normalize
-from vicas.policy import load_policy
+from vicas.policy import Policy, load_policy
 from vicas.result import build_result
 from vicas.taxonomy import BAND_ORDER, CATEGORIES, Band
 
@@ -39,6 +39,12 @@ def synthetic(n: int, seed: int) -> tuple[np.ndarray, list[dict[str, int]]]:
         true_sev.append(sev)
     probs = np.minimum.accumulate(probs, axis=-1)
     return probs, true_sev
+
+
+def at_costs_4_to_1() -> Policy:
+    """The default policy with under-rating costing 4 and over-rating 1 (the cost rule's quantile 0.2)."""
+    default = load_policy()
+    return default.model_copy(update={"decision": default.decision.model_copy(update={"under_cost": 4.0})})
 
 
 def identity() -> Calibration:
@@ -95,7 +101,7 @@ def test_a_band_calibration_applies_only_to_the_policy_table_it_was_fitted_for(c
 
 
 def test_results_are_decided_on_the_models_band_calibration_but_never_below_the_severities() -> None:
-    policy = load_policy()
+    policy = at_costs_4_to_1()
     probs = np.full((len(CATEGORIES), 3), 0.15, dtype=np.float32)  # twelve unsure categories, none decided
     pred = TextPrediction(normalize("một câu bình thường"), dict.fromkeys(CATEGORIES, 0), {}, probs, [])
     plain = identity()
@@ -112,7 +118,7 @@ def test_results_are_decided_on_the_models_band_calibration_but_never_below_the_
 def test_the_fitted_review_threshold_is_used_only_with_the_band_calibration_it_was_fitted_after() -> None:
     """The review threshold was fitted on calibrated probabilities: under a policy whose table the band
     calibration does not fit, the raw probabilities run higher, so only the policy's own threshold applies."""
-    policy = load_policy()
+    policy = at_costs_4_to_1()
     probs = np.zeros((len(CATEGORIES), 3), dtype=np.float32)
     probs[CATEGORIES.index("violence")] = (0.5, 0.4, 0.15)  # T16 served, P(T18) 0.15 left
     pred = TextPrediction(normalize("một câu"), dict.fromkeys(CATEGORIES, 0), {}, probs, [])
