@@ -113,18 +113,6 @@ def contract_metrics(
     return out
 
 
-def band_only(probs: np.ndarray, rows: list[dict[str, Any]], calibration: Calibration) -> dict[str, Any]:
-    """The band as served on rows with a known band, under `calibration` (a comparison of decision rules)."""
-    full = known_band_rows(rows)
-    if not full:
-        return {}
-    policy = load_policy()
-    true_sev = [{c: rows[i]["labels"][c][0] for c in CATEGORIES} for i in full]
-    at_least, floors, truth = band_inputs(probs[full], true_sev, calibration, policy)
-    served, review = served_bands(at_least, floors, policy, calibration.review_risk)
-    return band_decision_metrics(served, review, truth)
-
-
 def clean_comments_restricted(
     probs: np.ndarray, rows: list[dict[str, Any]], calibration: Calibration, review_risk: float | None
 ) -> dict[str, Any]:
@@ -256,12 +244,14 @@ def evaluate(cfg: EvaluateConfig, model_dir: Path, baseline_path: Path, data: Pa
             rt_probs, _ = scorer([x["text"] for x in real_test])
             r["real_test"] = contract_metrics(rt_probs, real_test, scorer.calibration, review_risk)
             if uncalibrated is not None:
-                r["without_band_calibration"]["real_test"] = band_only(rt_probs, real_test, uncalibrated)
+                raw = contract_metrics(rt_probs, real_test, uncalibrated, uncalibrated.review_risk)
+                r["without_band_calibration"]["real_test"] = raw.get("band", {})
         if test:
             t_probs, _ = scorer([x["text"] for x in test])
             r["own_test"] = contract_metrics(t_probs, test, scorer.calibration, review_risk)
             if uncalibrated is not None:
-                r["without_band_calibration"]["own_test"] = band_only(t_probs, test, uncalibrated)
+                raw = contract_metrics(t_probs, test, uncalibrated, uncalibrated.review_risk)
+                r["without_band_calibration"]["own_test"] = raw.get("band", {})
             if scorer.name == "model":
                 pred = severities(t_probs, scorer.calibration)
                 true = [{c: x["labels"][c][0] for c in CATEGORIES} for x in test]
